@@ -1,0 +1,40 @@
+# `make book` builds the HTML book; `make test` runs every test. Both create or update .venv first.
+# Data: set MTL_DATA_DIR to a folder that contains MNIST/raw, or let mtl_utils fetch and cache it.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+JB     := $(VENV)/bin/jupyter-book
+STAMP  := $(VENV)/.installed
+export MTL_PROGRESS ?= 0
+
+.PHONY: book test install data execute clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -e .
+	touch $@
+
+install: $(STAMP)
+
+data: install
+	$(PY) -m mtl_utils.mnist
+
+book: data
+	$(JB) build . --builder html
+	@echo "Book built: open _build/html/index.html"
+
+test: data
+	$(PY) -m pytest tests/unit
+	$(PY) -m pytest --nbval-lax --nbval-current-env book/
+	mkdir -p _build && $(PY) tests/committed_config.py > _build/_config_committed.yml
+	$(JB) build . --builder html -W -n --keep-going --config _build/_config_committed.yml
+	$(PY) -m pytest tests/browser
+	@echo "All tests passed. Book built from the committed outputs: _build/html/index.html"
+
+# For authors: re-run every notebook in place so that its committed outputs are fresh.
+execute: data
+	$(VENV)/bin/jupyter-execute --inplace --timeout=600 $(or $(NB),book/*.ipynb)
+
+clean:
+	rm -rf _build

@@ -1,0 +1,268 @@
+"""Training and evaluation for any network whose outputs map to tasks.
+
+``fit`` minimizes the article's objective, Σ_t α_t L_t, and records a per-epoch history. A model may return a dict
+``{task_name: output}``, a tuple in task order (like the article's own two-headed net), or a single tensor when there
+is one task.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data import TaskData
+from .losses import check_weights, weighted_sum
+from .tasks import Task, check_tasks
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train: optimizer, learning rate (the peak one for ``onecycle``), schedule, batch size, epochs."""
+
+    epochs: int = 5
+    batch_size: int = 128
+    lr: float = 1e-2
+    optimizer: str = "adam"  # "adam", "adamw" or "sgd"
+    momentum: float = 0.9  # used by sgd
+    weight_decay: float = 0.0
+    schedule: str = "onecycle"  # "onecycle", "cosine" or "constant"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
+            raise ValueError(f"epochs, batch_size and lr must be positive: {self}")
+        if self.optimizer not in ("adam", "adamw", "sgd"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; use 'adam', 'adamw' or 'sgd'")
+        if self.schedule not in ("onecycle", "cosine", "constant"):
+            raise ValueError(f"unknown schedule {self.schedule!r}; use 'onecycle', 'cosine' or 'constant'")
+
+
+#: The article's recipe: SGD, lr 0.001, momentum 0.9, batch 100, 10 epochs, constant learning rate.
+ARTICLE_RECIPE = Recipe(epochs=10, batch_size=100, lr=1e-3, optimizer="sgd", momentum=0.9, schedule="constant")
+#: The book's standard recipe: Adam with a one-cycle schedule reaches higher accuracy in a fraction of the time.
+BOOK_RECIPE = Recipe()
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, and torch (CPU and GPU), so that weight initialization and shuffling repeat exactly."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def choose_device(device: str | torch.device | None = None) -> torch.device:
+    """The given device, else the best available one: cuda, then mps, then cpu."""
+    if device is not None:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def outputs_by_task(output, tasks: Sequence[Task], batch_size: int) -> dict[str, torch.Tensor]:
+    """Turn a model's output (dict, tuple in task order, or one tensor) into ``{task_name: tensor}``, checking shapes."""
+    names = [t.name for t in tasks]
+    if isinstance(output, torch.Tensor):
+        if len(tasks) != 1:
+            raise ValueError(f"the model returned one tensor but there are {len(tasks)} tasks; return a dict or tuple")
+        output = {names[0]: output}
+    elif isinstance(output, (tuple, list)):
+        if len(output) != len(tasks):
+            raise ValueError(f"the model returned {len(output)} outputs for {len(tasks)} tasks {names}")
+        output = dict(zip(names, output))
+    elif isinstance(output, Mapping):
+        missing = [n for n in names if n not in output]
+        if missing:
+            raise ValueError(f"the model's output has no entry for task(s) {missing}; it has {list(output)}")
+    else:
+        raise ValueError(f"the model must return a dict, tuple or tensor, got {type(output).__name__}")
+    for t in tasks:
+        shape = tuple(output[t.name].shape)
+        if shape != (batch_size, t.num_outputs):
+            raise ValueError(f"task {t.name!r}: expected output shape {(batch_size, t.num_outputs)}, got {shape}")
+    return {t.name: output[t.name] for t in tasks}
+
+
+def _sources(train_data: TaskData | Mapping[str, TaskData], tasks: Sequence[Task]) -> list[tuple[TaskData, list[Task]]]:
+    """Pair each dataset with the tasks it trains: one shared set, or one set per task (e.g. different label budgets)."""
+    if isinstance(train_data, TaskData):
+        sources = [(train_data, list(tasks))]
+    elif isinstance(train_data, Mapping):
+        by_name = {t.name: t for t in tasks}
+        unknown = sorted(set(train_data) - set(by_name))
+        if unknown or set(train_data) != set(by_name):
+            raise ValueError(f"per-task train_data must have one entry per task {list(by_name)}, got {list(train_data)}")
+        sources = [(d, [by_name[name]]) for name, d in train_data.items()]
+    else:
+        raise ValueError(f"train_data must be a TaskData or a dict of them, got {type(train_data).__name__}")
+    for d, ts in sources:
+        for t in ts:
+            if t.name not in d.targets:
+                raise ValueError(f"train_data has no targets for task {t.name!r}; it has {list(d.targets)}")
+        if len(d) == 0:
+            raise ValueError("train_data is empty")
+    return sources
+
+
+def _endless(data: TaskData, batch_size: int, generator: torch.Generator):
+    while True:
+        yield from data.batches(batch_size, shuffle=True, generator=generator)
+
+
+def _optimizer(model: nn.Module, recipe: Recipe, total_steps: int):
+    params = [p for p in model.parameters() if p.requires_grad]
+    if recipe.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+    elif recipe.optimizer == "adamw":
+        opt = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    else:
+        opt = torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    if recipe.schedule == "onecycle":
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=total_steps)
+    elif recipe.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+    else:
+        sched = None
+    return opt, sched
+
+
+@dataclass
+class History:
+    """What ``fit`` measured: one record per epoch (losses, running train metrics, eval metrics, seconds)."""
+
+    records: list[dict] = field(default_factory=list)
+
+    def frame(self) -> pd.DataFrame:
+        """The records as a DataFrame indexed by epoch."""
+        return pd.DataFrame(self.records).set_index("epoch")
+
+    @property
+    def seconds(self) -> float:
+        """Wall-clock seconds spent training (evaluation excluded)."""
+        return self.records[-1]["seconds"] if self.records else 0.0
+
+
+def fit(
+    model: nn.Module,
+    tasks: Sequence[Task],
+    train_data: TaskData | Mapping[str, TaskData],
+    weights: Mapping[str, float] | None = None,
+    recipe: Recipe = BOOK_RECIPE,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    eval_data: TaskData | None = None,
+    penalty: Callable[[nn.Module], torch.Tensor] | None = None,
+    extra_loss: Callable[[dict, dict, float], torch.Tensor] | None = None,
+    steps_per_epoch: int | None = None,
+    progress: bool | None = None,
+) -> History:
+    """Train ``model`` on Σ_t α_t L_t (+ ``penalty(model)`` + ``extra_loss(outputs, targets, progress)``).
+
+    ``train_data`` is one ``TaskData`` labelled for every task, or a dict ``{task_name: TaskData}`` when tasks have
+    different training sets (for example a few digit labels but many parity labels); then each step draws one batch
+    from every task's set and the model sees them together. An epoch is one pass over the largest set unless
+    ``steps_per_epoch`` says otherwise. ``extra_loss`` receives the outputs, the batch's targets (including any
+    extra tensors such as a teacher's logits) and the fraction of training done, in [0, 1); it needs a single
+    ``TaskData``. ``seed`` fixes the batch order; seed weight initialization yourself with ``seed_everything``
+    before building the model. The progress bar is shown unless ``progress=False`` or ``MTL_PROGRESS=0``.
+    """
+    tasks = check_tasks(tasks)
+    weights = check_weights(weights, [t.name for t in tasks])
+    sources = _sources(train_data, tasks)
+    if extra_loss is not None and len(sources) != 1:
+        raise ValueError("extra_loss needs a single TaskData shared by all tasks")
+    device = choose_device(device)
+    model.to(device)
+    gen = torch.Generator().manual_seed(seed)
+    streams = [_endless(d, recipe.batch_size, gen) for d, _ in sources]
+    steps = steps_per_epoch or math.ceil(max(len(d) for d, _ in sources) / recipe.batch_size)
+    total = steps * recipe.epochs
+    opt, sched = _optimizer(model, recipe, total)
+    if progress is None:
+        progress = os.environ.get("MTL_PROGRESS", "1") != "0"
+    bar = tqdm(total=total, desc="training", unit="step", disable=not progress, leave=False)
+    history, seconds = History(), 0.0
+    for epoch in range(1, recipe.epochs + 1):
+        model.train()
+        sums: dict[str, float] = defaultdict(float)  # summed over the epoch's steps
+        scores: dict[str, float] = defaultdict(float)  # running train metric, summed over samples
+        seen: dict[str, int] = defaultdict(int)
+        start = time.perf_counter()
+        for step in range(steps):
+            batches = [next(s) for s in streams]
+            x = torch.cat([b[0] for b in batches]).to(device, non_blocking=True)
+            outputs = outputs_by_task(model(x), tasks, len(x))
+            losses, offset = {}, 0
+            for (bx, by), (_, ts) in zip(batches, sources):
+                rows = slice(offset, offset + len(bx))
+                for t in ts:
+                    target = by[t.name].to(device, non_blocking=True)
+                    losses[t.name] = t.loss(outputs[t.name][rows], target)
+                    scores[t.name] += t.metric(outputs[t.name][rows].detach(), target) * len(bx)
+                    seen[t.name] += len(bx)
+                offset += len(bx)
+            loss = weighted_sum(losses, weights)
+            if penalty is not None:
+                pen = penalty(model)
+                loss = loss + pen
+                sums["penalty"] += pen.item()
+            if extra_loss is not None:
+                targets = {k: v.to(device, non_blocking=True) for k, v in batches[0][1].items()}
+                loss = loss + extra_loss(outputs, targets, (epoch - 1 + step / steps) / recipe.epochs)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            sums["loss"] += loss.item()
+            for name, value in losses.items():
+                sums[f"{name}_loss"] += value.item()
+            bar.update(1)
+        seconds += time.perf_counter() - start
+        record = {"epoch": epoch, "seconds": seconds, **{k: v / steps for k, v in sums.items()}}
+        for t in tasks:
+            record[f"{t.name}_train_{t.metric_name}"] = scores[t.name] / seen[t.name]
+        if eval_data is not None:
+            for t, value in zip(tasks, evaluate(model, tasks, eval_data, device=device).values()):
+                record[f"{t.name}_eval_{t.metric_name}"] = value
+            bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if "_eval_" in k})
+        history.records.append(record)
+    bar.close()
+    return history
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, tasks: Sequence[Task], data: TaskData, batch_size: int = 2000,
+            device: str | torch.device | None = None) -> dict[str, torch.Tensor]:
+    """The model's outputs for every image of ``data``, per task, on the CPU."""
+    tasks = check_tasks(tasks)
+    device = choose_device(device)
+    was_training = model.training
+    model.to(device).eval()
+    chunks: dict[str, list[torch.Tensor]] = {t.name: [] for t in tasks}
+    for x, _ in data.batches(batch_size):
+        out = outputs_by_task(model(x.to(device)), tasks, len(x))
+        for name, value in out.items():
+            chunks[name].append(value.float().cpu())
+    model.train(was_training)
+    return {name: torch.cat(parts) for name, parts in chunks.items()}
+
+
+def evaluate(model: nn.Module, tasks: Sequence[Task], data: TaskData, batch_size: int = 2000,
+             device: str | torch.device | None = None) -> dict[str, float]:
+    """Each task's metric (e.g. accuracy) over all of ``data``."""
+    tasks = check_tasks(tasks)
+    missing = [t.name for t in tasks if t.name not in data.targets]
+    if missing:
+        raise ValueError(f"evaluation data has no targets for task(s) {missing}; it has {list(data.targets)}")
+    outputs = predict(model, tasks, data, batch_size, device)
+    return {t.name: t.metric(outputs[t.name], data.targets[t.name]) for t in tasks}
