@@ -1,15 +1,19 @@
 """Open every page of the built book in headless Chromium, with the network cut except for localhost.
 
 Run after the book is built (``make test`` does both). Chromium and its driver come from Debian's packages
-(``apt-get install chromium chromium-driver``); a missing browser is a failure, not a skip.
+(``apt-get install chromium chromium-driver``); a missing browser is a failure, not a skip. Set ``MTL_BOOK_HTML``
+to test a build elsewhere than ``_build/html``.
 """
 from __future__ import annotations
 
 import functools
 import http.server
+import json
+import os
 import shutil
 import threading
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 import yaml
@@ -18,8 +22,9 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[2]
-HTML = ROOT / "_build" / "html"
+HTML = Path(os.environ.get("MTL_BOOK_HTML", ROOT / "_build" / "html"))
 SHOTS = ROOT / "_build" / "screenshots"
+LOCAL_SCHEMES = {"data", "blob", "about"}
 
 
 def toc_pages() -> list[str]:
@@ -37,12 +42,12 @@ def toc_pages() -> list[str]:
 def server():
     if not (HTML / "index.html").is_file():
         pytest.fail(f"no built book at {HTML}; run `make book` (or the build step of `make test`) first")
+
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args) -> None:
             pass
 
-    handler = functools.partial(Quiet, directory=str(HTML))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(HTML)))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_port}"
     httpd.shutdown()
@@ -60,7 +65,7 @@ def browser():
                  # cut the network: every host name fails to resolve except the local server
                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
         options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     chrome = webdriver.Chrome(service=Service(driver), options=options)
     chrome.set_page_load_timeout(60)
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -68,40 +73,89 @@ def browser():
     chrome.quit()
 
 
-def _errors(browser) -> list[str]:
+def _console_errors(browser) -> list[str]:
     return [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
 
 
+def _remote_requests(browser) -> list[str]:
+    """URLs the page asked for that are neither on the local server nor inline (data:, blob:)."""
+    remote = []
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            url = urlparse(message["params"]["request"]["url"])
+            if url.scheme not in LOCAL_SCHEMES and url.hostname != "127.0.0.1":
+                remote.append(url.geturl())
+    return remote
+
+
 def _math_typeset(browser) -> bool:
-    return browser.execute_script("""
-        const math = document.querySelectorAll('.math, span.math, div.math');
-        return Array.from(math).every(m => m.querySelector('mjx-container') !== null);
-    """)
+    return browser.execute_script(
+        "return Array.from(document.querySelectorAll('.math'))"
+        ".every(m => m.querySelector('mjx-container') !== null);")
+
+
+def _open(browser, url: str) -> None:
+    browser.get_log("browser"), browser.get_log("performance")  # drop what earlier pages left
+    browser.get(url)
+    WebDriverWait(browser, 30).until(lambda b: b.execute_script("return document.readyState") == "complete")
 
 
 @pytest.mark.parametrize("page", toc_pages())
-def test_page_loads_cleanly(browser, server, page):
-    browser.get_log("browser")  # drop what earlier pages left
-    browser.get(f"{server}/{page}.html")
-    WebDriverWait(browser, 30).until(lambda b: b.execute_script("return document.readyState") == "complete")
-    n_math = browser.execute_script("return document.querySelectorAll('.math').length")
-    if n_math:
+def test_page(browser, server, page):
+    """The page loads offline with no console errors, its images load, and its math is typeset."""
+    _open(browser, f"{server}/{page}.html")
+    if browser.execute_script("return document.querySelectorAll('.math').length"):
         WebDriverWait(browser, 30).until(_math_typeset, message=f"{page}: math was not typeset by MathJax")
-    broken = browser.execute_script("""
-        return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src);
-    """)
+        raw = browser.execute_script("return document.querySelector('article').innerText.match(/\\$\\$|\\\\\\[/g)")
+        assert not raw, f"{page}: raw TeX delimiters left in the text"
+    broken = browser.execute_script(
+        "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src);")
     assert broken == [], f"{page}: images that did not load: {broken}"
     assert browser.title, f"{page}: no title"
     browser.save_screenshot(str(SHOTS / f"{page.replace('/', '_')}.png"))
-    errors = _errors(browser)
+    errors = _console_errors(browser)
     assert not errors, f"{page}: console errors:\n" + "\n".join(errors)
+    remote = _remote_requests(browser)
+    assert not remote, f"{page}: requests outside localhost:\n" + "\n".join(remote)
 
 
 def test_chapter_one_has_figure_and_math(browser, server):
-    browser.get(f"{server}/book/01_why_multitask.html")
+    _open(browser, f"{server}/book/01_why_multitask.html")
     WebDriverWait(browser, 30).until(_math_typeset)
-    figures = browser.execute_script(
+    widths = browser.execute_script(
         "return Array.from(document.querySelectorAll('.cell_output img')).map(i => i.naturalWidth)")
-    assert figures and min(figures) > 100, f"chapter 1 should show a rendered figure, found widths {figures}"
-    n_typeset = browser.execute_script("return document.querySelectorAll('mjx-container').length")
-    assert n_typeset >= 3, "chapter 1's equations should be typeset"
+    assert widths and min(widths) > 100, f"chapter 1 should show rendered figures, found widths {widths}"
+    assert browser.execute_script("return document.querySelectorAll('mjx-container').length") >= 3
+
+
+def test_solutions_are_collapsed(browser, server):
+    _open(browser, f"{server}/book/01_why_multitask.html")
+    heights = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.solution')).map("
+        "s => Array.from(s.children).filter(c => !c.classList.contains('admonition-title'))"
+        ".reduce((h, c) => h + c.offsetHeight, 0));")
+    assert heights and max(heights) == 0, f"solution bodies should start hidden, heights {heights}"
+
+
+@pytest.mark.parametrize("term, page", [("label scarcity", "04_hard_sharing"), ("objective", "01_why_multitask")])
+def test_search_finds_chapter(browser, server, term, page):
+    if f"book/{page}" not in toc_pages():
+        pytest.fail(f"{page} is not in the table of contents")
+    _open(browser, f"{server}/search.html?q={term.replace(' ', '+')}")
+    WebDriverWait(browser, 30).until(
+        lambda b: b.execute_script("return document.querySelectorAll('#search-results li a').length > 0"),
+        message=f"no search results for {term!r}")
+    hits = browser.execute_script("return Array.from(document.querySelectorAll('#search-results li a')).map(a => a.href)")
+    assert any(page in h for h in hits), f"searching {term!r} should find {page}; got {hits}"
+
+
+def test_bibliography_and_api_pages(browser, server):
+    _open(browser, f"{server}/book/bibliography.html")
+    n_entries = browser.execute_script("return document.querySelectorAll('.citation').length")
+    assert n_entries >= 9
+    _open(browser, f"{server}/book/api.html")
+    documented = browser.execute_script("return Array.from(document.querySelectorAll('dt.sig')).map(d => d.id)")
+    for name in ("mtl_utils.train.fit", "mtl_utils.tasks.Task", "mtl_utils.models.HardSharingNet",
+                 "mtl_utils.mnist.load_mnist"):
+        assert name in documented, f"{name} missing from the API page"
