@@ -1,0 +1,58 @@
+"""House rules for every chapter notebook, checked without running it (nbval runs them)."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+REPO_URL = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+TOC = (ROOT / "_toc.yml").read_text()
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
+def _source(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def test_there_are_chapters():
+    assert NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_cell_installs_only_on_colab_from_the_configured_repository(path):
+    first = _cells(path)[0]
+    src = _source(first)
+    assert first["cell_type"] == "code" and '"google.colab" in sys.modules' in src
+    urls = re.findall(r"git\+(https://\S+?)[\"'\s]", src)
+    assert urls == [REPO_URL], f"the install URL should be _config.yml's repository.url ({REPO_URL}), got {urls}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_chapter_structure(path):
+    markdown = "\n".join(_source(c) for c in _cells(path) if c["cell_type"] == "markdown")
+    assert re.search(r"^# \d+\. ", markdown, re.M), "a numbered title"
+    assert "What you will learn" in markdown and "Prerequisites" in markdown
+    for heading in ("## Summary", "## Exercises", "## References"):
+        assert heading in markdown, f"missing {heading}"
+    assert markdown.count("```{exercise}") >= 3, "at least three exercises"
+    assert markdown.count("```{solution}") >= markdown.count("```{exercise}")
+    assert markdown.count(":class: dropdown") >= markdown.count("```{solution}"), "solutions are collapsed"
+    assert "{cite}" in markdown and "```{bibliography}" in markdown
+    assert f"book/{path.stem}" in TOC, "listed in _toc.yml"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_with_outputs_and_asserts(path):
+    code = [c for c in _cells(path) if c["cell_type"] == "code"]
+    assert all(c.get("execution_count") for c in code[1:]), "every cell executed (commit with outputs)"
+    assert sum(bool(c.get("outputs")) for c in code) >= 3
+    assert any(re.search(r"^\s*assert ", _source(c), re.M) for c in code), "claims are checked by asserts"
+    assert any(_source(c).startswith("# NBVAL_CHECK_OUTPUT") for c in code), "deterministic cells are checked"
