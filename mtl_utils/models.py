@@ -1,10 +1,10 @@
-"""The article's LeNet trunk and the networks built from it: single-task and hard parameter sharing.
+"""The article's LeNet trunk and the networks built from it: single-task, hard and soft parameter sharing.
 
 Every network returns a dict ``{task_name: output}``, so training code never has to know how many heads there are.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -68,3 +68,75 @@ class HardSharingNet(nn.Module):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         z = self.trunk(x)
         return {name: head(z) for name, head in self.heads.items()}
+
+
+class SoftSharingNet(nn.Module):
+    """Soft parameter sharing: one tower per task (a LeNet trunk plus that task's head), no weights in common.
+
+    The towers are tied only through a penalty on how far apart their trunks are, ``tower_distance()``
+    (Duong et al. 2015); see ``distance_penalty``. With no penalty the towers are independent single-task networks.
+    """
+
+    def __init__(self, tasks: Sequence[Task], width: float = 1.0) -> None:
+        super().__init__()
+        if len(tasks) < 2:
+            raise ValueError(f"SoftSharingNet needs at least two tasks, got {len(tasks)}")
+        self.towers = nn.ModuleDict({t.name: SingleTaskNet(t, width) for t in tasks})
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {name: tower.head(tower.trunk(x)) for name, tower in self.towers.items()}
+
+    def tower_distance(self) -> torch.Tensor:
+        """Σ over pairs of towers a < b, over trunk parameters, of ‖W_a − W_b‖². Heads are left free."""
+        trunks = [dict(tower.trunk.named_parameters()) for tower in self.towers.values()]
+        total = torch.zeros((), device=next(self.parameters()).device)
+        for i, a in enumerate(trunks):
+            for b in trunks[i + 1:]:
+                for name, w in a.items():
+                    total = total + (w - b[name]).pow(2).sum()
+        return total
+
+
+def distance_penalty(strength: float) -> Callable[[nn.Module], torch.Tensor]:
+    """``penalty`` for ``fit``: λ · ``model.tower_distance()``, the squared distance between the task towers."""
+    if not (isinstance(strength, (int, float)) and 0 <= strength < float("inf")):
+        raise ValueError(f"the penalty strength λ must be a finite number >= 0, got {strength!r}")
+
+    def penalty(model: nn.Module) -> torch.Tensor:
+        if not isinstance(model, SoftSharingNet):
+            raise ValueError(f"distance_penalty needs a SoftSharingNet, got {type(model).__name__}")
+        return strength * model.tower_distance()
+
+    return penalty
+
+
+class CrossStitchNet(nn.Module):
+    """Cross-stitch networks (Misra et al. 2016): one tower per task, mixed after every trunk stage.
+
+    After each stage (conv block 1, conv block 2, fc 1, fc 2), task ``i`` continues with ``Σ_j α_ij h_j``, a learned
+    linear combination of all towers' activations. ``α`` starts at ``self_weight`` on the diagonal and shares the
+    rest equally, so the network begins close to independent towers and learns how much to share.
+    """
+
+    STAGES = ((0, 3), (3, 6), (6, 9), (9, 11))  # slices of LeNetTrunk.features
+
+    def __init__(self, tasks: Sequence[Task], width: float = 1.0, self_weight: float = 0.9) -> None:
+        super().__init__()
+        n = len(tasks)
+        if n < 2:
+            raise ValueError(f"CrossStitchNet needs at least two tasks, got {n}")
+        if not 0 <= self_weight <= 1:
+            raise ValueError(f"self_weight must be in [0, 1], got {self_weight}")
+        self.towers = nn.ModuleDict({t.name: SingleTaskNet(t, width) for t in tasks})
+        start = torch.full((n, n), (1 - self_weight) / (n - 1))
+        start.fill_diagonal_(self_weight)
+        self.alphas = nn.ParameterList([nn.Parameter(start.clone()) for _ in self.STAGES])
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        towers = list(self.towers.values())
+        hs = [x] * len(towers)
+        for (lo, hi), alpha in zip(self.STAGES, self.alphas):
+            hs = [tower.trunk.features[lo:hi](h) for tower, h in zip(towers, hs)]
+            stacked = torch.stack(hs)  # [tasks, batch, ...]
+            hs = list(torch.einsum("ij,j...->i...", alpha, stacked))
+        return {name: tower.head(h) for (name, tower), h in zip(self.towers.items(), hs)}
