@@ -16,6 +16,8 @@ class LeNetTrunk(nn.Module):
     """conv 1→6 (5×5), max-pool 2, conv 6→16 (5×5), max-pool 2, fc 256→120, fc 120→84, ReLU after each.
 
     ``width`` scales every layer's channels/units (1.0 is the article's net), e.g. 0.5 for a smaller student.
+    Each conv block pools before its ReLU: max and ReLU commute, so the output is the article's, and the ReLU
+    then touches a quarter of the values.
     """
 
     def __init__(self, width: float = 1.0) -> None:
@@ -25,8 +27,8 @@ class LeNetTrunk(nn.Module):
         c1, c2, f1, f2 = (max(1, round(k * width)) for k in (6, 16, 120, 84))
         self.out_features = f2
         self.features = nn.Sequential(
-            nn.Conv2d(1, c1, 5), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 5), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(1, c1, 5), nn.MaxPool2d(2), nn.ReLU(),
+            nn.Conv2d(c1, c2, 5), nn.MaxPool2d(2), nn.ReLU(),
             nn.Flatten(),
             nn.Linear(c2 * 4 * 4, f1), nn.ReLU(),
             nn.Linear(f1, f2), nn.ReLU(),

@@ -11,6 +11,7 @@ import os
 import random
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -113,6 +114,28 @@ def _sources(train_data: TaskData | Mapping[str, TaskData], tasks: Sequence[Task
     return sources
 
 
+@contextmanager
+def cpu_threads(device: torch.device):
+    """Run the block with ``MTL_THREADS`` intra-op threads (default 1) when ``device`` is the CPU.
+
+    A LeNet step is many small kernels: a second thread gains little on an idle machine, but when other programs
+    share the cores, OpenMP threads waiting for each other at every kernel make a step ten times slower or worse.
+    One thread is also reproducible: the sums inside a kernel do not depend on the number of cores.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    wanted = os.environ.get("MTL_THREADS", "1")
+    if not wanted.isdigit() or int(wanted) < 1:
+        raise ValueError(f"MTL_THREADS must be a positive integer, got {wanted!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(wanted))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _endless(data: TaskData, batch_size: int, generator: torch.Generator):
     while True:
         yield from data.batches(batch_size, shuffle=True, generator=generator)
@@ -120,12 +143,16 @@ def _endless(data: TaskData, batch_size: int, generator: torch.Generator):
 
 def _optimizer(model: nn.Module, recipe: Recipe, total_steps: int):
     params = [p for p in model.parameters() if p.requires_grad]
+    devices = {p.device.type for p in params}
+    # One fused kernel per step instead of a loop over parameters; same update rule (CPU and CUDA only).
+    fused = {"fused": True} if devices and devices <= {"cpu", "cuda"} else {}
     if recipe.optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+        opt = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay,
+                              **fused)
     elif recipe.optimizer == "adamw":
-        opt = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+        opt = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay, **fused)
     else:
-        opt = torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+        opt = torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay, **fused)
     if recipe.schedule == "onecycle":
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=total_steps)
     elif recipe.schedule == "cosine":
@@ -189,53 +216,55 @@ def fit(
     opt, sched = _optimizer(model, recipe, total)
     if progress is None:
         progress = os.environ.get("MTL_PROGRESS", "1") != "0"
-    bar = tqdm(total=total, desc="training", unit="step", disable=not progress, leave=False)
-    history, seconds = History(), 0.0
-    for epoch in range(1, recipe.epochs + 1):
-        model.train()
-        sums: dict[str, float] = defaultdict(float)  # summed over the epoch's steps
-        scores: dict[str, float] = defaultdict(float)  # running train metric, summed over samples
-        seen: dict[str, int] = defaultdict(int)
-        start = time.perf_counter()
-        for step in range(steps):
-            batches = [next(s) for s in streams]
-            x = torch.cat([b[0] for b in batches]).to(device, non_blocking=True)
-            outputs = outputs_by_task(model(x), tasks, len(x))
-            losses, offset = {}, 0
-            for (bx, by), (_, ts) in zip(batches, sources):
-                rows = slice(offset, offset + len(bx))
-                for t in ts:
-                    target = by[t.name].to(device, non_blocking=True)
-                    losses[t.name] = t.loss(outputs[t.name][rows], target)
-                    scores[t.name] += t.metric(outputs[t.name][rows].detach(), target) * len(bx)
-                    seen[t.name] += len(bx)
-                offset += len(bx)
-            loss = weighted_sum(losses, weights)
-            if penalty is not None:
-                pen = penalty(model)
-                loss = loss + pen
-                sums["penalty"] += pen.item()
-            if extra_loss is not None:
-                targets = {k: v.to(device, non_blocking=True) for k, v in batches[0][1].items()}
-                loss = loss + extra_loss(outputs, targets, (epoch - 1 + step / steps) / recipe.epochs)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
-            sums["loss"] += loss.item()
-            for name, value in losses.items():
-                sums[f"{name}_loss"] += value.item()
-            bar.update(1)
-        seconds += time.perf_counter() - start
-        record = {"epoch": epoch, "seconds": seconds, **{k: v / steps for k, v in sums.items()}}
-        for t in tasks:
-            record[f"{t.name}_train_{t.metric_name}"] = scores[t.name] / seen[t.name]
-        if eval_data is not None:
-            for t, value in zip(tasks, evaluate(model, tasks, eval_data, device=device).values()):
-                record[f"{t.name}_eval_{t.metric_name}"] = value
-            bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if "_eval_" in k})
-        history.records.append(record)
+    with cpu_threads(device):
+        bar = tqdm(total=total, desc="training", unit="step", disable=not progress, leave=False)
+        history, seconds = History(), 0.0
+        for epoch in range(1, recipe.epochs + 1):
+            model.train()
+            sums: dict[str, float] = defaultdict(float)  # summed over the epoch's steps
+            scores: dict[str, float] = defaultdict(float)  # running train metric, summed over samples
+            seen: dict[str, int] = defaultdict(int)
+            start = time.perf_counter()
+            for step in range(steps):
+                batches = [next(s) for s in streams]
+                x = batches[0][0] if len(batches) == 1 else torch.cat([b[0] for b in batches])
+                x = x.to(device, non_blocking=True)
+                outputs = outputs_by_task(model(x), tasks, len(x))
+                losses, offset = {}, 0
+                for (bx, by), (_, ts) in zip(batches, sources):
+                    rows = slice(offset, offset + len(bx))
+                    for t in ts:
+                        target = by[t.name].to(device, non_blocking=True)
+                        losses[t.name] = t.loss(outputs[t.name][rows], target)
+                        scores[t.name] += t.metric(outputs[t.name][rows].detach(), target) * len(bx)
+                        seen[t.name] += len(bx)
+                    offset += len(bx)
+                loss = weighted_sum(losses, weights)
+                if penalty is not None:
+                    pen = penalty(model)
+                    loss = loss + pen
+                    sums["penalty"] += pen.item()
+                if extra_loss is not None:
+                    targets = {k: v.to(device, non_blocking=True) for k, v in batches[0][1].items()}
+                    loss = loss + extra_loss(outputs, targets, (epoch - 1 + step / steps) / recipe.epochs)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if sched is not None:
+                    sched.step()
+                sums["loss"] += loss.item()
+                for name, value in losses.items():
+                    sums[f"{name}_loss"] += value.item()
+                bar.update(1)
+            seconds += time.perf_counter() - start
+            record = {"epoch": epoch, "seconds": seconds, **{k: v / steps for k, v in sums.items()}}
+            for t in tasks:
+                record[f"{t.name}_train_{t.metric_name}"] = scores[t.name] / seen[t.name]
+            if eval_data is not None:
+                for t, value in zip(tasks, evaluate(model, tasks, eval_data, device=device).values()):
+                    record[f"{t.name}_eval_{t.metric_name}"] = value
+                bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if "_eval_" in k})
+            history.records.append(record)
     bar.close()
     return history
 
@@ -249,10 +278,11 @@ def predict(model: nn.Module, tasks: Sequence[Task], data: TaskData, batch_size:
     was_training = model.training
     model.to(device).eval()
     chunks: dict[str, list[torch.Tensor]] = {t.name: [] for t in tasks}
-    for x, _ in data.batches(batch_size):
-        out = outputs_by_task(model(x.to(device)), tasks, len(x))
-        for name, value in out.items():
-            chunks[name].append(value.float().cpu())
+    with cpu_threads(device):
+        for x, _ in data.batches(batch_size):
+            out = outputs_by_task(model(x.to(device)), tasks, len(x))
+            for name, value in out.items():
+                chunks[name].append(value.float().cpu())
     model.train(was_training)
     return {name: torch.cat(parts) for name, parts in chunks.items()}
 
