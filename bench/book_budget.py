@@ -1,0 +1,90 @@
+"""Run-time budget of the book: execute each notebook in a fresh kernel and tabulate the seconds.
+
+Notebooks run as ``jupyter-execute`` runs them (nbclient, one new kernel each, working directory = the notebook's
+folder, ``MTL_PROGRESS=0``) but are never written back. Prints a markdown table (notebook, seconds, within the
+90 s budget?) with the total and the machine, and writes it to ``--out`` if given.
+
+    MTL_DATA_DIR=/path/to/data python bench/book_budget.py                 # every book/*.ipynb
+    MTL_DATA_DIR=/path/to/data python bench/book_budget.py book/01_why_multitask.ipynb --out budget.md
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import torch
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+PER_NOTEBOOK_S, BOOK_S = 90, 600  # the issue's targets on 2 CPU cores
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
+def load() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def execute(path: Path, timeout: int) -> tuple[float, str]:
+    """Seconds to execute ``path`` in a fresh kernel, and "ok" or the error's first line."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    try:
+        client.execute()
+        status = "ok"
+    except Exception as err:  # report the failure in the table and go on with the next notebook
+        last = (re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip().splitlines() or [type(err).__name__])[-1]
+        status = "failed: " + last.replace("|", "/")[:80]
+    return time.perf_counter() - start, status
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: every book/*.ipynb)")
+    parser.add_argument("--out", type=Path, help="also write the markdown table to this file")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
+    args = parser.parse_args()
+    paths = args.notebooks or sorted((ROOT / "book").glob("*.ipynb"))
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing or not paths:
+        parser.error(f"no such notebook(s): {missing}" if missing else "no notebooks found in book/")
+    os.environ["MTL_PROGRESS"] = "0"  # the kernels inherit it
+    load_before = load()
+    rows, total, failed = [], 0.0, False
+    for path in paths:
+        seconds, status = execute(path.resolve(), args.timeout)
+        total += seconds
+        failed |= status != "ok"
+        verdict = status if status != "ok" else ("yes" if seconds <= PER_NOTEBOOK_S else "no")
+        rows.append(f"| {path.name} | {seconds:.1f} | {verdict} |")
+        print(rows[-1], file=sys.stderr, flush=True)
+    table = "\n".join([
+        f"| notebook | seconds | ≤ {PER_NOTEBOOK_S} s |",
+        "|---|---:|:---:|",
+        *rows,
+        f"| **total** | **{total:.1f}** | {'yes' if total <= BOOK_S else 'no'} (book ≤ {BOOK_S} s) |",
+        "",
+        f"Measured on {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, Python "
+        f"{platform.python_version()}; load average {load_before:.2f} before and {load():.2f} after.",
+    ])
+    print(table)
+    if args.out:
+        args.out.write_text(table + "\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
