@@ -13,7 +13,7 @@ import torch
 from .mnist import MNIST, Split, load_mnist
 
 __all__ = ["MNIST", "Split", "load_mnist", "TaskData", "normalize", "digit", "parity", "ink_mass",
-           "stratified_subset"]
+           "stroke_width", "stratified_subset"]
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
@@ -37,6 +37,18 @@ def parity(split: Split) -> torch.Tensor:
 def ink_mass(split: Split) -> torch.Tensor:
     """Mean pixel intensity in ``[0, 1]``: how much ink the writer used. A target that is not a function of the digit."""
     return split.images.float().mean(dim=(1, 2)) / 255.0
+
+
+def stroke_width(split: Split) -> torch.Tensor:
+    """Mean stroke width in pixels, estimated as 2 × inked area / perimeter of the ink (pixels ≥ 128).
+
+    A pen stroke of width w and length L covers about w·L pixels and has a boundary of about 2·L, so the ratio
+    recovers w. It describes the writer's pen, not the digit: nearly independent of the digit class.
+    """
+    ink = (split.images >= 128).float()
+    padded = torch.nn.functional.pad(ink, (1, 1, 1, 1))
+    perimeter = (padded.diff(dim=1).abs().sum(dim=(1, 2)) + padded.diff(dim=2).abs().sum(dim=(1, 2)))
+    return 2 * ink.sum(dim=(1, 2)) / perimeter.clamp_min(1.0)
 
 
 def stratified_subset(labels: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:

@@ -85,3 +85,8 @@ def parity_task() -> Task:
 def ink_task() -> Task:
     """Regress ink mass (mean intensity, 0–1): one output, squared error, R²."""
     return Task("ink", 1, data.ink_mass, loss=mse_loss, metric=r2_score, metric_name="r2")
+
+
+def stroke_task() -> Task:
+    """Regress the stroke width in pixels (``data.stroke_width``): one output, squared error, R²."""
+    return Task("stroke", 1, data.stroke_width, loss=mse_loss, metric=r2_score, metric_name="r2")
