@@ -200,7 +200,8 @@ def fit(
     ``steps_per_epoch`` says otherwise. ``extra_loss`` receives the outputs, the batch's targets (including any
     extra tensors such as a teacher's logits) and the fraction of training done, in [0, 1); it needs a single
     ``TaskData``. ``seed`` fixes the batch order; seed weight initialization yourself with ``seed_everything``
-    before building the model. The progress bar is shown unless ``progress=False`` or ``MTL_PROGRESS=0``.
+    before building the model. The progress bar is shown unless ``progress=False`` or ``MTL_PROGRESS=0``. On the
+    CPU, training uses ``MTL_THREADS`` threads (default 1, see ``cpu_threads``).
     """
     tasks = check_tasks(tasks)
     weights = check_weights(weights, [t.name for t in tasks])
