@@ -46,9 +46,9 @@ class Recipe:
             raise ValueError(f"unknown schedule {self.schedule!r}; use 'onecycle', 'cosine' or 'constant'")
 
 
-#: The article's recipe: SGD, lr 0.001, momentum 0.9, batch 100, 10 epochs, constant learning rate.
+#: The article's recipe, SGD with lr 0.001 and momentum 0.9, batch 100, 10 epochs, a constant learning rate.
 ARTICLE_RECIPE = Recipe(epochs=10, batch_size=100, lr=1e-3, optimizer="sgd", momentum=0.9, schedule="constant")
-#: The book's standard recipe: Adam with a one-cycle schedule reaches higher accuracy in a fraction of the time.
+#: The book's standard recipe, Adam with a one-cycle schedule, reaches higher accuracy in a fraction of the time.
 BOOK_RECIPE = Recipe()
 
 
