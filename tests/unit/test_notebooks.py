@@ -45,7 +45,7 @@ def test_chapter_structure(path):
     assert markdown.count("```{exercise}") >= 3, "at least three exercises"
     assert markdown.count("```{solution}") >= markdown.count("```{exercise}")
     assert markdown.count(":class: dropdown") >= markdown.count("```{solution}"), "solutions are collapsed"
-    assert "{cite}" in markdown and "```{bibliography}" in markdown
+    assert "{footcite}" in markdown and "```{footbibliography}" in markdown, "per-chapter references as footnotes"
     assert f"book/{path.stem}" in TOC, "listed in _toc.yml"
 
 
