@@ -6,6 +6,8 @@ PY     := $(VENV)/bin/python
 JB     := $(VENV)/bin/jupyter-book
 STAMP  := $(VENV)/.installed
 export MTL_PROGRESS ?= 0
+# Two threads: the Makefile runs one notebook at a time, so the cores are free (the interactive default is 1).
+export MTL_THREADS ?= 2
 
 .PHONY: book test install data execute clean
 

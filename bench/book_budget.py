@@ -1,7 +1,8 @@
 """Run-time budget of the book: execute each notebook in a fresh kernel and tabulate the seconds.
 
 Notebooks run as ``jupyter-execute`` runs them (nbclient, one new kernel each, working directory = the notebook's
-folder, ``MTL_PROGRESS=0``) but are never written back. Prints a markdown table (notebook, seconds, within the
+folder, ``MTL_PROGRESS=0``). They are written back only with ``--inplace``, which authors use to refresh the
+committed outputs and measure the budget in one pass. Prints a markdown table (notebook, seconds, within the
 90 s budget?) with the total and the machine, and writes it to ``--out`` if given.
 
     MTL_DATA_DIR=/path/to/data python bench/book_budget.py                 # every book/*.ipynb
@@ -37,14 +38,16 @@ def load() -> float:
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
-def execute(path: Path, timeout: int) -> tuple[float, str]:
-    """Seconds to execute ``path`` in a fresh kernel, and "ok" or the error's first line."""
+def execute(path: Path, timeout: int, inplace: bool = False) -> tuple[float, str]:
+    """Seconds to execute ``path`` in a fresh kernel, and "ok" or the error's last line; saved if ``inplace``."""
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     try:
         client.execute()
         status = "ok"
+        if inplace:
+            nbformat.write(nb, path)
     except Exception as err:  # report the failure in the table and go on with the next notebook
         last = (re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip().splitlines() or [type(err).__name__])[-1]
         status = "failed: " + last.replace("|", "/")[:80]
@@ -55,6 +58,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: every book/*.ipynb)")
     parser.add_argument("--out", type=Path, help="also write the markdown table to this file")
+    parser.add_argument("--inplace", action="store_true", help="write the executed notebooks back (fresh outputs)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
     args = parser.parse_args()
     paths = args.notebooks or sorted((ROOT / "book").glob("*.ipynb"))
@@ -65,7 +69,7 @@ def main() -> int:
     load_before = load()
     rows, total, failed = [], 0.0, False
     for path in paths:
-        seconds, status = execute(path.resolve(), args.timeout)
+        seconds, status = execute(path.resolve(), args.timeout, args.inplace)
         total += seconds
         failed |= status != "ok"
         verdict = status if status != "ok" else ("yes" if seconds <= PER_NOTEBOOK_S else "no")

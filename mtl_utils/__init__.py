@@ -1,8 +1,10 @@
 """mtl_utils: the reusable pieces of the book *Multi-Task Learning in PyTorch*.
 
 Modules: ``mnist`` (verified offline data), ``data`` (labels, budgets, batching), ``tasks`` (``Task``), ``models``
-(LeNet trunk, single-task and shared networks), ``losses`` (combining task losses), ``train`` (``fit``,
-``evaluate``), ``cost`` (parameters, FLOPs, latency), ``cache`` (train once, reuse the weights) and ``plots``.
+(LeNet trunk; single-task, hard-sharing, soft-sharing and cross-stitch networks), ``losses`` (combining task losses,
+distillation), ``distill`` (distillation objectives for ``fit``), ``train`` (``fit``, ``evaluate``), ``cost``
+(parameters, FLOPs, latency), ``cache`` (train once, reuse the weights), ``baselines`` (the shared reference
+networks), ``similarity`` (mutual information, CKA) and ``plots``.
 """
 __version__ = "0.1.0"
 
