@@ -7,9 +7,55 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from .tasks import Task
+
+
+def _pool_batch_innermost(x: torch.Tensor, return_indices: bool):
+    """``F.max_pool2d(x, 2)`` computed with the batch as the innermost (vectorized) dimension, returned as NCHW."""
+    planes = x.transpose(0, 1).contiguous(memory_format=torch.channels_last)  # memory order C, H, W, N
+    out = F.max_pool2d(planes, 2, return_indices=return_indices)
+    if return_indices:
+        return tuple(t.transpose(0, 1).contiguous() for t in out)
+    return out.transpose(0, 1).contiguous()
+
+
+class _MaxPool2x2Function(torch.autograd.Function):
+    """Forward with the batch-innermost kernel; backward with PyTorch's own max-pool backward and the same indices."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        y, indices = _pool_batch_innermost(x, return_indices=True)
+        ctx.save_for_backward(x, indices)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        x, indices = ctx.saved_tensors
+        return torch.ops.aten.max_pool2d_with_indices_backward(
+            grad.contiguous(), x, [2, 2], [2, 2], [0, 0], [1, 1], False, indices)
+
+
+class MaxPool2x2(nn.Module):
+    """2×2 max-pooling with stride 2: the values and gradients of ``nn.MaxPool2d(2)``, about twice as fast on a CPU.
+
+    PyTorch's CPU max-pool kernel for NCHW tensors works one image plane at a time with scalar code, and it took a
+    third of a LeNet training step. Its channels-last kernel is vectorized over the innermost dimension, so we lay
+    the batch out innermost (memory order C, H, W, N) and pool every image of the batch at once. The backward pass is
+    PyTorch's own, fed the same argmax indices, so gradients match ``nn.MaxPool2d(2)`` exactly, ties included.
+    Other devices and shapes use ``F.max_pool2d`` directly.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu" or x.dim() != 4:
+            return F.max_pool2d(x, 2)
+        if torch.is_grad_enabled() and x.requires_grad:
+            return _MaxPool2x2Function.apply(x)
+        return _pool_batch_innermost(x, return_indices=False)
 
 
 class LeNetTrunk(nn.Module):
@@ -17,7 +63,7 @@ class LeNetTrunk(nn.Module):
 
     ``width`` scales every layer's channels/units (1.0 is the article's net), e.g. 0.5 for a smaller student.
     Each conv block pools before its ReLU: max and ReLU commute, so the output is the article's, and the ReLU
-    then touches a quarter of the values.
+    then touches a quarter of the values. The pooling is ``MaxPool2x2``, ``nn.MaxPool2d(2)`` made faster on a CPU.
     """
 
     def __init__(self, width: float = 1.0) -> None:
@@ -27,8 +73,8 @@ class LeNetTrunk(nn.Module):
         c1, c2, f1, f2 = (max(1, round(k * width)) for k in (6, 16, 120, 84))
         self.out_features = f2
         self.features = nn.Sequential(
-            nn.Conv2d(1, c1, 5), nn.MaxPool2d(2), nn.ReLU(),
-            nn.Conv2d(c1, c2, 5), nn.MaxPool2d(2), nn.ReLU(),
+            nn.Conv2d(1, c1, 5), MaxPool2x2(), nn.ReLU(),
+            nn.Conv2d(c1, c2, 5), MaxPool2x2(), nn.ReLU(),
             nn.Flatten(),
             nn.Linear(c2 * 4 * 4, f1), nn.ReLU(),
             nn.Linear(f1, f2), nn.ReLU(),
