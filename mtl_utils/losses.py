@@ -22,8 +22,14 @@ def check_weights(weights: Mapping[str, float] | None, task_names: Sequence[str]
 
 
 def weighted_sum(losses: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> torch.Tensor:
-    """Σ_t α_t L_t over the tasks in ``weights``."""
-    return sum(weights[name] * losses[name] for name in weights)
+    """Σ_t α_t L_t over the tasks in ``weights``. A weight of exactly 1 adds its loss without a multiplication."""
+    if not weights:
+        raise ValueError("weighted_sum needs at least one task weight")
+    terms = [losses[name] if weights[name] == 1 else weights[name] * losses[name] for name in weights]
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, target: torch.Tensor,
