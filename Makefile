@@ -20,7 +20,7 @@ $(STAMP): requirements.txt pyproject.toml
 install: $(STAMP)
 
 data: install
-	$(PY) -m mtl_utils.mnist
+	$(PY) -c "from mtl_utils.mnist import report; report()"
 
 book: data
 	$(JB) build . --builder html

@@ -221,6 +221,7 @@ def load_mnist(root: str | os.PathLike | None = None, allow_download: bool = Tru
     return MNIST(splits["train"], splits["t10k"], found, source)
 
 
-if __name__ == "__main__":
+def report() -> None:
+    """Find (or fetch) and verify MNIST, and print where it is: what ``make data`` runs before the book and tests."""
     where, how = locate()
     print(f"MNIST data: {where / 'MNIST' / 'raw'} (found via {how}, MD5-verified)")

@@ -27,6 +27,12 @@ def test_env_root_is_used(raw_copy, monkeypatch):
     assert M.locate() == (raw_copy, "MTL_DATA_DIR")
 
 
+def test_report_names_the_folder_and_the_source(raw_copy, monkeypatch, capsys):
+    monkeypatch.setenv("MTL_DATA_DIR", str(raw_copy))
+    M.report()
+    assert capsys.readouterr().out == f"MNIST data: {raw_copy / 'MNIST' / 'raw'} (found via MTL_DATA_DIR, MD5-verified)\n"
+
+
 def test_env_root_without_files_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("MTL_DATA_DIR", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="MTL_DATA_DIR"):
