@@ -128,6 +128,9 @@ def main() -> None:
         print(f"rep {rep}: article {a:.2f} s/epoch, mtl_utils {b:.2f} s/epoch", flush=True)
     for name, seconds in times.items():
         print(summary(name, seconds))
+    # The two loops of one repetition ran back to back, so their ratio shows how much the machine's noise moves it.
+    paired = [a / b for a, b in zip(times["article"], times["mtl_utils"])]
+    print("ratio within each repetition: " + " ".join(f"{r:.2f}" for r in paired))
     ratio = statistics.median(times["article"]) / statistics.median(times["mtl_utils"])
     print(f"ratio article/mtl_utils = {ratio:.2f}")
 
