@@ -22,20 +22,10 @@ import nbformat
 import torch
 from nbclient import NotebookClient
 
+from machine_info import cpu_model, load_average
+
 ROOT = Path(__file__).resolve().parents[1]
 PER_NOTEBOOK_S, BOOK_S = 90, 600  # the targets on 2 CPU cores
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown CPU"
-
-
-def load() -> float:
-    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
 def execute(path: Path, timeout: int, inplace: bool = False) -> tuple[float, str]:
@@ -66,7 +56,7 @@ def main() -> int:
     if missing or not paths:
         parser.error(f"no such notebook(s): {missing}" if missing else "no notebooks found in book/")
     os.environ["MTL_PROGRESS"] = "0"  # the kernels inherit it
-    load_before = load()
+    load_before = load_average()
     rows, total, failed = [], 0.0, False
     for path in paths:
         seconds, status = execute(path.resolve(), args.timeout, args.inplace)
@@ -82,7 +72,7 @@ def main() -> int:
         f"| **total** | **{total:.1f}** | {'yes' if total <= BOOK_S else 'no'} (book ≤ {BOOK_S} s) |",
         "",
         f"Measured on {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, Python "
-        f"{platform.python_version()}; load average {load_before:.2f} before and {load():.2f} after.",
+        f"{platform.python_version()}; load average {load_before:.2f} before and {load_average():.2f} after.",
     ])
     print(table)
     if args.out:

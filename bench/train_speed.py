@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 from dataclasses import replace
@@ -28,6 +27,8 @@ from torchvision import datasets, transforms
 from mtl_utils import ARTICLE_RECIPE, HardSharingNet, TaskData, fit, load_mnist, seed_everything
 from mtl_utils.mnist import locate
 from mtl_utils.tasks import digit_task, parity_task
+
+from machine_info import cpu_model, load_average
 
 TASKS = [digit_task(), parity_task()]
 BATCH = ARTICLE_RECIPE.batch_size
@@ -84,14 +85,7 @@ def mtl_utils_epoch(train: TaskData, steps: int, full: int) -> float:
 
 def machine() -> str:
     """CPU model, cores, load and versions, for the report."""
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{model}, {os.cpu_count()} cores, load {load:.2f}, torch {torch.__version__}, "
+    return (f"{cpu_model()}, {os.cpu_count()} cores, load {load_average():.2f}, torch {torch.__version__}, "
             f"default threads {torch.get_num_threads()}, MTL_THREADS={os.environ.get('MTL_THREADS', '1')}")
 
 

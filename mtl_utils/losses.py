@@ -26,10 +26,7 @@ def weighted_sum(losses: Mapping[str, torch.Tensor], weights: Mapping[str, float
     if not weights:
         raise ValueError("weighted_sum needs at least one task weight")
     terms = [losses[name] if weights[name] == 1 else weights[name] * losses[name] for name in weights]
-    total = terms[0]
-    for term in terms[1:]:
-        total = total + term
-    return total
+    return sum(terms[1:], terms[0])
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, target: torch.Tensor,
