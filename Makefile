@@ -9,7 +9,7 @@ export MTL_PROGRESS ?= 0
 # Two threads: the Makefile runs one notebook at a time, so the cores are free (the interactive default is 1).
 export MTL_THREADS ?= 2
 
-.PHONY: book test install data execute clean
+.PHONY: book test install data execute clean clean-cache
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,3 +40,8 @@ execute: data
 
 clean:
 	rm -rf _build
+
+# Trained weights are keyed by configuration, torch version and the mtl_utils source; this removes them all.
+clean-cache: install
+	$(PY) -c "from mtl_utils.cache import clear, model_cache_dir; print(clear(), 'cached models removed from', model_cache_dir())"
+

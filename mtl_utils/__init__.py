@@ -4,15 +4,15 @@ Modules: ``mnist`` (verified offline data), ``data`` (labels, budgets, batching)
 (LeNet trunk; single-task, hard-sharing, soft-sharing and cross-stitch networks), ``losses`` (combining task losses,
 distillation), ``distill`` (distillation objectives for ``fit``), ``train`` (``fit``, ``evaluate``), ``cost``
 (parameters, FLOPs, latency), ``cache`` (train once, reuse the weights), ``baselines`` (the shared reference
-networks), ``similarity`` (mutual information, CKA) and ``plots``.
+networks), ``stats`` (seeds, spreads, Δm%), ``similarity`` (mutual information, CKA) and ``plots``.
 """
 __version__ = "0.1.0"
 
-from .data import TaskData, load_mnist, stratified_subset
+from .data import TaskData, load_mnist, stratified_subset, validation_split
 from .models import HardSharingNet, LeNetTrunk, SingleTaskNet
 from .tasks import Task, digit_task, ink_task, parity_task
 from .train import ARTICLE_RECIPE, BOOK_RECIPE, History, Recipe, evaluate, fit, predict, seed_everything
 
-__all__ = ["TaskData", "load_mnist", "stratified_subset", "HardSharingNet", "LeNetTrunk", "SingleTaskNet", "Task",
+__all__ = ["TaskData", "load_mnist", "stratified_subset", "validation_split", "HardSharingNet", "LeNetTrunk", "SingleTaskNet", "Task",
            "digit_task", "ink_task", "parity_task", "ARTICLE_RECIPE", "BOOK_RECIPE", "History", "Recipe",
            "evaluate", "fit", "predict", "seed_everything"]

@@ -1,15 +1,19 @@
 """Train a model once, keep its weights on disk, and reuse them while the configuration is unchanged.
 
 Several chapters need the same trained networks (the single-task baselines serve as references in chapter 4 and as
-teachers in chapter 6). Each cached file is named after a hash of everything that determines the weights, and
-stores that configuration too. A file that cannot be read, whose configuration differs, or whose tensors do not fit
-the freshly built model is never used: the model is retrained and the file replaced.
+teachers in chapter 6). Each cached file is named after a hash of everything that determines the weights: the
+configuration, the torch version, and the source code of ``mtl_utils`` itself, so that an edit to ``fit``, a model
+or the data code retrains instead of loading weights the current code would not produce. A file that cannot be read,
+whose key differs, or whose tensors do not fit the freshly built model is never used: the model is retrained and the
+file replaced. Only the newest few files per name are kept, so stale weights do not pile up.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
+import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -17,20 +21,63 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import __version__
 from .mnist import cache_dir, write_atomic
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+KEEP_PER_NAME = 3
 
 
 def model_cache_dir() -> Path:
-    """Where trained weights are kept: ``<user cache>/mtl_utils/models``."""
-    return cache_dir() / "models"
+    """Where trained weights are kept: ``$MTL_MODEL_CACHE`` if set (CI points it at an empty folder), else
+    ``<user cache>/mtl_utils/models``."""
+    override = os.environ.get("MTL_MODEL_CACHE")
+    return Path(override) if override else cache_dir() / "models"
+
+
+@functools.cache
+def source_hash(package_dir: Path = PACKAGE_DIR) -> str:
+    """A hash of every ``*.py`` file of the package (names and bytes, in sorted order).
+
+    The package is small and training touches most of it (``fit``, the models, the losses, the data), so the whole of
+    it is hashed rather than a hand-kept list of modules that could fall out of date.
+    """
+    h = hashlib.sha256()
+    for path in sorted(Path(package_dir).rglob("*.py")):
+        h.update(path.relative_to(package_dir).as_posix().encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def config_key(config: Mapping) -> str:
-    """A short, stable hash of a JSON-serializable configuration (the library version included)."""
-    text = json.dumps({"mtl_utils": __version__, "torch": torch.__version__.split("+")[0], **config},
+    """A short, stable hash of a JSON-serializable configuration, the torch version and ``source_hash()``."""
+    text = json.dumps({"mtl_utils_source": source_hash(), "torch": torch.__version__.split("+")[0], **config},
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def prune(name: str, root: Path | None = None, keep: int = KEEP_PER_NAME) -> list[Path]:
+    """Delete all but the ``keep`` newest cached files called ``name``; return the deleted paths."""
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1, got {keep}")
+    files = sorted(Path(root or model_cache_dir()).glob(f"{name}-*.pt"), key=lambda p: p.stat().st_mtime,
+                   reverse=True)
+    for path in files[keep:]:
+        path.unlink(missing_ok=True)
+    return files[keep:]
+
+
+def clear(root: Path | None = None) -> int:
+    """Delete every cached model (``make clean-cache``); return how many files were removed."""
+    files = list(Path(root or model_cache_dir()).glob("*.pt"))
+    for path in files:
+        path.unlink(missing_ok=True)
+    return len(files)
+
+
+def timing_note(info: Mapping) -> str:
+    """Say where a training time comes from: "trained in 18.2 s", or "loaded from the cache (trained in 18.2 s)"."""
+    trained = f"trained in {info['seconds']:.1f} s"
+    return f"loaded from the cache ({trained} when it was made)" if info.get("cached") else trained
 
 
 def _usable(payload, key: str, model: nn.Module) -> bool:
@@ -64,9 +111,11 @@ def train_or_load(name: str, config: Mapping, build: Callable[[], nn.Module],
             payload = None
         if _usable(payload, key, model):
             model.load_state_dict(payload["state_dict"])
+            info = {**payload["info"], "cached": True}
             if verbose:
-                print(f"{name}: loaded trained weights from the cache")
-            return model, {**payload["info"], "cached": True}
+                seconds = f" (trained in {info['seconds']:.1f} s when it was made)" if "seconds" in info else ""
+                print(f"{name}: loaded trained weights from the cache{seconds}")
+            return model, info
         if verbose:
             print(f"{name}: the cached file is stale or damaged; retraining")
     info = dict(train(model))
@@ -76,6 +125,7 @@ def train_or_load(name: str, config: Mapping, build: Callable[[], nn.Module],
     torch.save({"key": key, "config": json.dumps(dict(config), sort_keys=True, default=str),
                 "state_dict": state, "info": info}, buffer)
     write_atomic(path, buffer.getvalue())
+    prune(name, path.parent)
     if verbose:
         print(f"{name}: trained and cached")
     return model, {**info, "cached": False}

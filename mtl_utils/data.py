@@ -13,7 +13,25 @@ import torch
 from .mnist import MNIST, Split, load_mnist
 
 __all__ = ["MNIST", "Split", "load_mnist", "TaskData", "normalize", "digit", "parity", "ink_mass",
-           "stroke_width", "stratified_subset"]
+           "stroke_width", "stratified_subset", "VALIDATION_SIZE", "validation_split"]
+
+#: The book's one validation split: the last 10,000 of the 60,000 training images, as in the classic
+#: ``mnist.pkl.gz`` (50,000 train, 10,000 validation). Every choice in every chapter is made on it.
+VALIDATION_SIZE = 10_000
+
+
+def validation_split(train: Split, n_val: int = VALIDATION_SIZE) -> tuple[Split, Split]:
+    """Split MNIST's 60,000 training images into ``(train, validation)``: the first 50,000 and the last 10,000.
+
+    The same split in every chapter, with no randomness: the test set is scored once, on final models only, and all
+    choices (recipe, α, λ, T, steps, method hyperparameters) are made on this validation split.
+    """
+    if not isinstance(train, Split):
+        raise ValueError(f"validation_split expects a Split (e.g. load_mnist().train), got {type(train).__name__}")
+    if not 0 < n_val < len(train):
+        raise ValueError(f"n_val must be between 1 and {len(train) - 1}, got {n_val}")
+    cut = len(train) - n_val
+    return train.subset(slice(0, cut)), train.subset(slice(cut, None))
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:

@@ -1,3 +1,7 @@
+import subprocess
+import sys
+import time
+
 import pytest
 import torch
 from torch import nn
@@ -59,3 +63,62 @@ def test_bad_arguments(tmp_path):
 def test_key_is_stable_and_sensitive():
     assert cache.config_key({"a": 1, "b": [1, 2]}) == cache.config_key({"b": [1, 2], "a": 1})
     assert cache.config_key({"a": 1}) != cache.config_key({"a": 2})
+
+
+def _copy_package(dst):
+    dst.mkdir()
+    for f in cache.PACKAGE_DIR.glob("*.py"):
+        (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+def test_source_edit_changes_the_hash(tmp_path):
+    pkg = _copy_package(tmp_path / "pkg")
+    before = cache.source_hash.__wrapped__(pkg)
+    assert before == cache.source_hash.__wrapped__(pkg)
+    train = pkg / "train.py"
+    train.write_text(train.read_text() + "\n# a one-line change\n")
+    assert cache.source_hash.__wrapped__(pkg) != before
+    assert cache.source_hash.__wrapped__(cache.PACKAGE_DIR) == cache.source_hash()
+
+
+def test_key_covers_the_source(monkeypatch):
+    key = cache.config_key({"a": 1})
+    monkeypatch.setattr(cache, "source_hash", lambda: "edited")
+    assert cache.config_key({"a": 1}) != key
+
+
+def test_same_source_same_key_in_a_fresh_process():
+    code = "from mtl_utils import cache; print(cache.config_key({'seed': 0}))"
+    keys = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+            for _ in range(2)}
+    assert keys == {cache.config_key({"seed": 0})}
+
+
+def test_only_the_newest_files_per_name_are_kept(tmp_path):
+    calls = []
+    for seed in range(cache.KEEP_PER_NAME + 2):
+        cache.train_or_load("lin", {"seed": seed}, build, make_trainer(calls), root=tmp_path, verbose=False)
+        time.sleep(0.01)
+    cache.train_or_load("other", {"seed": 0}, build, make_trainer(calls), root=tmp_path, verbose=False)
+    assert len(list(tmp_path.glob("lin-*.pt"))) == cache.KEEP_PER_NAME
+    assert len(list(tmp_path.glob("other-*.pt"))) == 1
+    # the newest one is still loaded
+    _, info = cache.train_or_load("lin", {"seed": cache.KEEP_PER_NAME + 1}, build, make_trainer(calls),
+                                  root=tmp_path, verbose=False)
+    assert info["cached"]
+    assert cache.clear(tmp_path) == cache.KEEP_PER_NAME + 1 and not list(tmp_path.glob("*.pt"))
+    with pytest.raises(ValueError, match="keep"):
+        cache.prune("lin", tmp_path, keep=0)
+
+
+def test_env_override_and_timing_note(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("MTL_MODEL_CACHE", str(tmp_path / "models"))
+    assert cache.model_cache_dir() == tmp_path / "models"
+    calls = []
+    _, fresh = cache.train_or_load("lin", {"seed": 0}, build, make_trainer(calls))
+    _, loaded = cache.train_or_load("lin", {"seed": 0}, build, make_trainer(calls))
+    out = capsys.readouterr().out
+    assert "trained and cached" in out and "loaded trained weights from the cache (trained in 1.2 s" in out
+    assert cache.timing_note(fresh) == "trained in 1.2 s"
+    assert cache.timing_note(loaded) == "loaded from the cache (trained in 1.2 s when it was made)"
