@@ -5,7 +5,7 @@ teachers in chapter 6). Each cached file is named after a hash of everything tha
 configuration, the torch version, and the source code of ``mtl_utils`` itself, so that an edit to ``fit``, a model
 or the data code retrains instead of loading weights the current code would not produce. A file that cannot be read,
 whose key differs, or whose tensors do not fit the freshly built model is never used: the model is retrained and the
-file replaced. Only the newest few files per name are kept, so stale weights do not pile up.
+file replaced. Files that older code made are deleted, so stale weights do not pile up.
 """
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from torch import nn
 from .mnist import cache_dir, write_atomic
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-KEEP_PER_NAME = 3
 
 
 def model_cache_dir() -> Path:
@@ -55,15 +54,24 @@ def config_key(config: Mapping) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def prune(name: str, root: Path | None = None, keep: int = KEEP_PER_NAME) -> list[Path]:
-    """Delete all but the ``keep`` newest cached files called ``name``; return the deleted paths."""
-    if keep < 1:
-        raise ValueError(f"keep must be at least 1, got {keep}")
-    files = sorted(Path(root or model_cache_dir()).glob(f"{name}-*.pt"), key=lambda p: p.stat().st_mtime,
-                   reverse=True)
-    for path in files[keep:]:
+def _stem(name: str, key: str) -> str:
+    """File names carry the source hash, so that files made by other code can be found without opening them."""
+    return f"{name}-{source_hash()[:8]}-{key}"
+
+
+def prune(name: str, root: Path | None = None) -> list[Path]:
+    """Delete the cached files called ``name`` that older (or newer) ``mtl_utils`` source made; return their paths.
+
+    Files from the current source are all kept (the book asks for a bounded set of configurations), so stale
+    weights never pile up: at most one generation of files per name is on disk.
+    """
+    current = re.compile(rf"{re.escape(name)}-{source_hash()[:8]}-[0-9a-f]{{16}}\.pt")
+    ours = re.compile(rf"{re.escape(name)}-([0-9a-f]{{8}}-)?[0-9a-f]{{16}}\.pt")
+    stale = [p for p in Path(root or model_cache_dir()).glob(f"{name}-*.pt")
+             if ours.fullmatch(p.name) and not current.fullmatch(p.name)]
+    for path in stale:
         path.unlink(missing_ok=True)
-    return files[keep:]
+    return stale
 
 
 def clear(root: Path | None = None) -> int:
@@ -102,7 +110,7 @@ def train_or_load(name: str, config: Mapping, build: Callable[[], nn.Module],
     if not re.fullmatch(r"[\w.-]+", name):
         raise ValueError(f"cache name must use letters, digits, '.', '_' or '-', got {name!r}")
     key = config_key(config)
-    path = Path(root or model_cache_dir()) / f"{name}-{key}.pt"
+    path = Path(root or model_cache_dir()) / f"{_stem(name, key)}.pt"
     model = build()
     if path.is_file():
         try:

@@ -46,7 +46,7 @@ def test_what_changes_the_weights_changes_the_key(tiny, cache_home):
     single_task_baseline(parity_task(), train.subset(torch.arange(128)), test, recipe=QUICK, verbose=False)
     _, info = single_task_baseline(parity_task(), other, test, recipe=QUICK, verbose=False)
     assert not info["cached"]  # same size as the previous subset, other images
-    assert len(list(cache_home.glob("single-parity-*.pt"))) == 6
+    assert len(list(cache_home.glob("single-parity-*.pt"))) == 6  # one file per configuration
 
 
 def test_same_seed_same_weights_without_cache(tiny, tmp_path, monkeypatch):

@@ -95,21 +95,19 @@ def test_same_source_same_key_in_a_fresh_process():
     assert keys == {cache.config_key({"seed": 0})}
 
 
-def test_only_the_newest_files_per_name_are_kept(tmp_path):
+def test_files_from_other_source_are_deleted(tmp_path, monkeypatch):
     calls = []
-    for seed in range(cache.KEEP_PER_NAME + 2):
+    for seed in range(3):
         cache.train_or_load("lin", {"seed": seed}, build, make_trainer(calls), root=tmp_path, verbose=False)
-        time.sleep(0.01)
-    cache.train_or_load("other", {"seed": 0}, build, make_trainer(calls), root=tmp_path, verbose=False)
-    assert len(list(tmp_path.glob("lin-*.pt"))) == cache.KEEP_PER_NAME
-    assert len(list(tmp_path.glob("other-*.pt"))) == 1
-    # the newest one is still loaded
-    _, info = cache.train_or_load("lin", {"seed": cache.KEEP_PER_NAME + 1}, build, make_trainer(calls),
-                                  root=tmp_path, verbose=False)
-    assert info["cached"]
-    assert cache.clear(tmp_path) == cache.KEEP_PER_NAME + 1 and not list(tmp_path.glob("*.pt"))
-    with pytest.raises(ValueError, match="keep"):
-        cache.prune("lin", tmp_path, keep=0)
+    cache.train_or_load("lin-two", {"seed": 0}, build, make_trainer(calls), root=tmp_path, verbose=False)
+    assert len(list(tmp_path.glob("lin-*.pt"))) == 4
+    monkeypatch.setattr(cache, "source_hash", lambda: "0123456789abcdef")  # the package was edited
+    _, info = cache.train_or_load("lin", {"seed": 0}, build, make_trainer(calls), root=tmp_path, verbose=False)
+    assert not info["cached"] and len(calls) == 5
+    assert [p.name for p in tmp_path.glob("lin-0*.pt")] == [p.name for p in tmp_path.glob("lin-*.pt")
+                                                            if not p.name.startswith("lin-two")]
+    assert len(list(tmp_path.glob("lin-*.pt"))) == 2  # the new file, and "lin-two" (another name) untouched
+    assert cache.clear(tmp_path) == 2 and not list(tmp_path.glob("*.pt"))
 
 
 def test_env_override_and_timing_note(monkeypatch, tmp_path, capsys):
