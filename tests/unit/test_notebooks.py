@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "book").glob("[0-9][0-9]*_*.ipynb"))  # 01b_ is the second part of chapter 1
 REPO_URL = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
 TOC = (ROOT / "_toc.yml").read_text()
 
@@ -38,7 +38,7 @@ def test_first_cell_installs_only_on_colab_from_the_configured_repository(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_chapter_structure(path):
     markdown = "\n".join(_source(c) for c in _cells(path) if c["cell_type"] == "markdown")
-    assert re.search(r"^# \d+\. ", markdown, re.M), "a numbered title"
+    assert re.search(r"^# \d+b?\. ", markdown, re.M), "a numbered title"
     assert "What you will learn" in markdown and "Prerequisites" in markdown
     for heading in ("## Summary", "## Exercises", "## References"):
         assert heading in markdown, f"missing {heading}"
