@@ -4,7 +4,8 @@ Modules: ``mnist`` (verified offline data), ``data`` (labels, budgets, batching)
 (LeNet trunk; single-task, hard-sharing, soft-sharing and cross-stitch networks), ``losses`` (combining task losses,
 distillation), ``distill`` (distillation objectives for ``fit``), ``train`` (``fit``, ``evaluate``), ``cost``
 (parameters, FLOPs, latency), ``cache`` (train once, reuse the weights), ``baselines`` (the shared reference
-networks), ``stats`` (seeds, spreads, Δm%), ``similarity`` (mutual information, CKA) and ``plots``.
+networks), ``stats`` (seeds, spreads, Δm%), ``weighting`` (task-weighting and gradient methods for ``fit``),
+``similarity`` (mutual information, CKA) and ``plots``.
 """
 __version__ = "0.1.0"
 

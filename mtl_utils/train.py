@@ -1,6 +1,7 @@
 """Training and evaluation for any network whose outputs map to tasks.
 
-``fit`` minimizes the article's objective, Σ_t α_t L_t, and records a per-epoch history. A model may return a dict
+``fit`` minimizes the article's objective, Σ_t α_t L_t, and records a per-epoch history. With ``weighting=`` (see
+``mtl_utils.weighting``) the weights come from a method instead, step by step. A model may return a dict
 ``{task_name: output}``, a tuple in task order (like the article's own two-headed net), or a single tensor when there
 is one task.
 """
@@ -23,6 +24,7 @@ from tqdm.auto import tqdm
 from .data import TaskData
 from .losses import check_weights, weighted_sum
 from .tasks import Task, check_tasks
+from .weighting import StepContext, Weighting, task_gramian
 
 
 @dataclass(frozen=True)
@@ -141,8 +143,7 @@ def _endless(data: TaskData, batch_size: int, generator: torch.Generator):
         yield from data.batches(batch_size, shuffle=True, generator=generator)
 
 
-def _optimizer(model: nn.Module, recipe: Recipe, total_steps: int):
-    params = [p for p in model.parameters() if p.requires_grad]
+def _optimizer(params: list[nn.Parameter], recipe: Recipe, total_steps: int):
     devices = {p.device.type for p in params}
     # One fused kernel per step instead of a loop over parameters; same update rule (CPU and CUDA only).
     fused = {"fused": True} if devices and devices <= {"cpu", "cuda"} else {}
@@ -164,13 +165,26 @@ def _optimizer(model: nn.Module, recipe: Recipe, total_steps: int):
 
 @dataclass
 class History:
-    """What ``fit`` measured: one record per epoch (losses, running train metrics, eval metrics, seconds)."""
+    """What ``fit`` measured: one record per epoch (losses, running train metrics, eval metrics, seconds).
+
+    With a ``weighting``, each record also holds the epoch's mean weight per task (``{task}_weight``), and
+    ``step_weights`` holds every step's weights (one list per step, in task order).
+    """
 
     records: list[dict] = field(default_factory=list)
+    step_weights: list[list[float]] = field(default_factory=list)
 
     def frame(self) -> pd.DataFrame:
         """The records as a DataFrame indexed by epoch."""
         return pd.DataFrame(self.records).set_index("epoch")
+
+    def weight_frame(self, task_names: Sequence[str]) -> pd.DataFrame:
+        """The per-step weights as a DataFrame (one column per task, indexed by step from 1)."""
+        if not self.step_weights:
+            raise ValueError("this history has no weights: train with fit(..., weighting=...)")
+        frame = pd.DataFrame(self.step_weights, columns=list(task_names))
+        frame.index = pd.RangeIndex(1, len(frame) + 1, name="step")
+        return frame
 
     @property
     def seconds(self) -> float:
@@ -191,6 +205,7 @@ def fit(
     extra_loss: Callable[[dict, dict, float], torch.Tensor] | None = None,
     steps_per_epoch: int | None = None,
     progress: bool | None = None,
+    weighting: Weighting | None = None,
 ) -> History:
     """Train ``model`` on Σ_t α_t L_t (+ ``penalty(model)`` + ``extra_loss(outputs, targets, progress)``).
 
@@ -202,9 +217,27 @@ def fit(
     ``TaskData``. ``seed`` fixes the batch order; seed weight initialization yourself with ``seed_everything``
     before building the model. The progress bar is shown unless ``progress=False`` or ``MTL_PROGRESS=0``. On the
     CPU, training uses ``MTL_THREADS`` threads (default 1, see ``cpu_threads``).
+
+    ``weighting`` (a ``mtl_utils.weighting.Weighting``) replaces the fixed ``weights``: at every step it turns the
+    vector of task losses into the objective (see that module for the methods and how heads are treated). Its
+    parameters (learned weights) are optimized with the model's. Methods that need task gradients take the shared
+    parameters from ``model.shared_parameters()`` if the model defines it, else from ``model.trunk``; the last
+    shared layer from ``model.last_shared_layer()``, else the last layer with parameters in ``model.trunk``; the
+    shared representation is ``model.trunk``'s output.
+
+    Raises ``FloatingPointError`` at the end of an epoch whose loss is NaN or infinite, naming each task's loss.
     """
     tasks = check_tasks(tasks)
-    weights = check_weights(weights, [t.name for t in tasks])
+    names = [t.name for t in tasks]
+    if weighting is not None:
+        if weights is not None:
+            raise ValueError("pass either weights= (fixed weights) or weighting= (a method), not both")
+        if not isinstance(weighting, Weighting):
+            raise ValueError(f"weighting must be a mtl_utils.weighting.Weighting, got {type(weighting).__name__}")
+        if list(weighting.task_names) != names:
+            raise ValueError(f"the weighting was built for tasks {weighting.task_names} but fit trains {names}; "
+                             "give it the same tasks in the same order")
+    weights = check_weights(weights, names)
     sources = _sources(train_data, tasks)
     if extra_loss is not None and len(sources) != 1:
         raise ValueError("extra_loss needs a single TaskData shared by all tasks")
@@ -214,10 +247,14 @@ def fit(
     streams = [_endless(d, recipe.batch_size, gen) for d, _ in sources]
     steps = steps_per_epoch or math.ceil(max(len(d) for d, _ in sources) / recipe.batch_size)
     total = steps * recipe.epochs
-    opt, sched = _optimizer(model, recipe, total)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if weighting is not None:
+        weighting.to(device)
+        params += [p for p in weighting.parameters() if p.requires_grad]
+    opt, sched = _optimizer(params, recipe, total)
     if progress is None:
         progress = os.environ.get("MTL_PROGRESS", "1") != "0"
-    with cpu_threads(device):
+    with cpu_threads(device), _gradient_inputs(model, weighting) as gradient_inputs:
         bar = tqdm(total=total, desc="training", unit="step", disable=not progress, leave=False)
         history, seconds = History(), 0.0
         for epoch in range(1, recipe.epochs + 1):
@@ -225,6 +262,7 @@ def fit(
             sums: dict[str, float] = defaultdict(float)  # summed over the epoch's steps
             # The epoch's outputs and targets, scored once at its end: per-step metrics were a tenth of a step.
             seen: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = defaultdict(list)
+            epoch_weights: list[torch.Tensor] = []  # stacked and copied to the host once per epoch
             start = time.perf_counter()
             for step in range(steps):
                 batches = [next(s) for s in streams]
@@ -240,7 +278,14 @@ def fit(
                         losses[t.name] = t.loss(out, target)
                         seen[t.name].append((out.detach(), target))
                     offset += len(bx)
-                loss = weighted_sum(losses, weights)
+                if weighting is None:
+                    loss = weighted_sum(losses, weights)
+                else:
+                    vector = torch.stack([losses[name] for name in names])
+                    gramian = None if weighting.gradients is None else (
+                        lambda v=vector: task_gramian(v, gradient_inputs()))
+                    loss, w = weighting(vector, StepContext((epoch - 1) * steps + step, epoch, steps, gramian))
+                    epoch_weights.append(w.detach())
                 if penalty is not None:
                     pen = penalty(model)
                     loss = loss + pen
@@ -259,6 +304,11 @@ def fit(
                 bar.update(1)
             seconds += time.perf_counter() - start
             record = {"epoch": epoch, "seconds": seconds, **{k: v / steps for k, v in sums.items()}}
+            _check_finite(record, epoch)
+            if epoch_weights:
+                per_step = torch.stack(epoch_weights).cpu()
+                history.step_weights += per_step.tolist()
+                record.update({f"{name}_weight": value for name, value in zip(names, per_step.mean(0).tolist())})
             for t in tasks:
                 epoch_outputs, epoch_targets = (torch.cat(parts) for parts in zip(*seen[t.name]))
                 record[f"{t.name}_train_{t.metric_name}"] = t.metric(epoch_outputs, epoch_targets)
@@ -269,6 +319,65 @@ def fit(
             history.records.append(record)
     bar.close()
     return history
+
+
+def _check_finite(record: Mapping[str, float], epoch: int) -> None:
+    """Stop training once an epoch's mean loss is NaN or infinite (checked once per epoch: no per-step sync)."""
+    losses = {k: v for k, v in record.items() if k == "loss" or k.endswith("_loss") or k == "penalty"}
+    if not all(math.isfinite(v) for v in losses.values()):
+        listed = ", ".join(f"{k} = {v:.4g}" for k, v in losses.items())
+        raise FloatingPointError(f"the training loss is not finite in epoch {epoch} (epoch means: {listed}); "
+                                 "lower the learning rate, or check the losses and the targets")
+
+
+def _shared_parameters(model: nn.Module) -> list[nn.Parameter]:
+    if callable(getattr(model, "shared_parameters", None)):
+        return list(model.shared_parameters())
+    trunk = getattr(model, "trunk", None)
+    if not isinstance(trunk, nn.Module):
+        raise ValueError(f"this weighting needs the shared parameters: give {type(model).__name__} a `trunk` module "
+                         "or a shared_parameters() method")
+    return list(trunk.parameters())
+
+
+def _last_shared_layer(model: nn.Module) -> list[nn.Parameter]:
+    if callable(getattr(model, "last_shared_layer", None)):
+        return list(model.last_shared_layer().parameters())
+    trunk = getattr(model, "trunk", None)
+    layers = [m for m in trunk.modules() if list(m.parameters(recurse=False))] if isinstance(trunk, nn.Module) else []
+    if not layers:
+        raise ValueError(f"this weighting needs the last shared layer: give {type(model).__name__} a `trunk` module "
+                         "with parameters or a last_shared_layer() method")
+    return list(layers[-1].parameters(recurse=False))
+
+
+@contextmanager
+def _gradient_inputs(model: nn.Module, weighting: Weighting | None):
+    """Yield a function that returns the tensors the weighting's Gramian is taken over at the current step."""
+    scope = None if weighting is None else weighting.gradients
+    if scope is None:
+        yield lambda: []
+    elif scope == "shared":
+        params = _shared_parameters(model)
+        yield lambda: params
+    elif scope == "last_shared":
+        params = _last_shared_layer(model)
+        yield lambda: params
+    elif scope == "representation":
+        trunk = getattr(model, "trunk", None)
+        if not isinstance(trunk, nn.Module):
+            raise ValueError(f"this weighting needs the shared representation: give {type(model).__name__} a "
+                             "`trunk` module whose output the heads read")
+        captured: list[torch.Tensor] = []
+        handle = trunk.register_forward_hook(lambda _module, _inputs, output: captured.__setitem__(slice(None),
+                                                                                                   [output]))
+        try:
+            yield lambda: captured
+        finally:
+            handle.remove()
+    else:
+        raise ValueError(f"unknown gradients scope {scope!r} on {type(weighting).__name__}; use one of "
+                         "'shared', 'last_shared', 'representation' or None")
 
 
 @torch.inference_mode()

@@ -5,6 +5,7 @@ from torch import nn
 
 from mtl_utils import ARTICLE_RECIPE, HardSharingNet, Recipe, TaskData, evaluate, fit, seed_everything
 from mtl_utils.losses import check_weights
+from mtl_utils.train import cpu_threads
 from mtl_utils.tasks import digit_task, parity_task
 
 TASKS = [digit_task(), parity_task()]
@@ -155,3 +156,39 @@ def test_device_choice_can_be_forced(small):
     net = HardSharingNet.for_tasks(TASKS)
     fit(net, TASKS, small[0].subset(torch.arange(64)), recipe=QUICK, device="cpu", progress=False)
     assert next(net.parameters()).device.type == "cpu"
+
+
+def test_fit_without_weighting_is_the_plain_loop(small):
+    """Pin the default path: three SGD steps of fit equal a hand-written loop, bit for bit."""
+    train, _ = small
+    recipe = Recipe(epochs=1, batch_size=32, lr=0.01, optimizer="sgd", momentum=0.9, schedule="constant")
+    seed_everything(0)
+    net = HardSharingNet.for_tasks(TASKS)
+    history = fit(net, TASKS, train, weights={"digit": 1.0, "parity": 0.5}, recipe=recipe, seed=7,
+                  steps_per_epoch=3, progress=False)
+
+    seed_everything(0)
+    ref = HardSharingNet.for_tasks(TASKS)
+    opt = torch.optim.SGD(ref.parameters(), lr=0.01, momentum=0.9, fused=True)
+    batches = train.batches(32, shuffle=True, generator=torch.Generator().manual_seed(7))
+    losses = []
+    with cpu_threads(torch.device("cpu")):  # fit's thread count, so that the sums inside kernels agree
+        for _, (x, y) in zip(range(3), batches):
+            out = ref(x)
+            loss = F.cross_entropy(out["digit"], y["digit"]) + 0.5 * F.cross_entropy(out["parity"], y["parity"])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+    assert history.records[0]["loss"] == sum(losses) / 3
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), ref.parameters()))
+    assert history.step_weights == [] and "digit_weight" not in history.records[0]
+
+
+def test_non_finite_loss_stops_training_with_each_tasks_loss(small):
+    train, _ = small
+    seed_everything(0)
+    net = HardSharingNet.for_tasks(TASKS)
+    recipe = Recipe(epochs=3, batch_size=64, lr=1e6, optimizer="sgd", schedule="constant")
+    with pytest.raises(FloatingPointError, match=r"not finite in epoch 1 .*digit_loss = .*parity_loss = "):
+        fit(net, TASKS, train, recipe=recipe, steps_per_epoch=5, progress=False)

@@ -1,0 +1,257 @@
+import pytest
+import torch
+from torch import nn
+
+from mtl_utils import HardSharingNet, Recipe, TaskData, fit, seed_everything
+from mtl_utils.models import SoftSharingNet
+from mtl_utils.tasks import digit_task, parity_task, stroke_task
+from mtl_utils.weighting import (CAGrad, DWA, GradNorm, MGDA, PCGrad, Static, StepContext, Uncertainty,
+                                 cagrad_weights, min_norm_weights, pcgrad_weights, task_gradients, task_gramian)
+
+TASKS = [digit_task(), parity_task(), stroke_task()]
+ONE_STEP = Recipe(epochs=1, batch_size=16)
+
+
+def simplex_grid(n: int = 300) -> torch.Tensor:
+    return torch.tensor([(i / n, j / n, 1 - (i + j) / n) for i in range(n + 1) for j in range(n + 1 - i)],
+                        dtype=torch.float64)
+
+
+def gramian_of(*grads) -> torch.Tensor:
+    jac = torch.stack([torch.as_tensor(g, dtype=torch.float64) for g in grads])
+    return jac @ jac.T
+
+
+def pcgrad_by_hand(grads: list[torch.Tensor], order: list[list[int]]) -> torch.Tensor:
+    """The paper's projection on explicit vectors: g_i ← g_i − min(0, g_i·g_j)/‖g_j‖² g_j, j in the given order."""
+    total = torch.zeros_like(grads[0])
+    for i, g in enumerate(grads):
+        g = g.clone()
+        for j in order[i]:
+            if j != i:
+                g = g - min(0.0, float(g @ grads[j])) / float(grads[j] @ grads[j]) * grads[j]
+        total += g
+    return total
+
+
+def test_pcgrad_leaves_agreeing_gradients_alone():
+    g1, g2 = torch.tensor([1.0, 0.5], dtype=torch.float64), torch.tensor([0.5, 1.0], dtype=torch.float64)
+    assert torch.equal(pcgrad_weights(gramian_of(g1, g2)), torch.ones(2, dtype=torch.float64))
+
+
+def test_pcgrad_removes_the_conflicting_component():
+    g1, g2 = torch.tensor([1.0, 0.0], dtype=torch.float64), torch.tensor([-1.0, 1.0], dtype=torch.float64)
+    w = pcgrad_weights(gramian_of(g1, g2))
+    # g1' = g1 + ½ g2 = (½, ½) is orthogonal to g2; g2' = g2 + g1 = (0, 1) is orthogonal to g1.
+    g1_projected, g2_projected = torch.tensor([0.5, 0.5], dtype=torch.float64), torch.tensor([0.0, 1.0])
+    torch.testing.assert_close(w, torch.tensor([2.0, 1.5], dtype=torch.float64))
+    torch.testing.assert_close(w[0] * g1 + w[1] * g2, g1_projected + g2_projected.double())
+    assert float(g1_projected @ g2) == 0 and float(g2_projected.double() @ g1) == 0
+
+
+def test_pcgrad_matches_the_explicit_projection_for_three_tasks():
+    torch.manual_seed(0)
+    grads = list(torch.randn(3, 6, dtype=torch.float64))
+    gen_a, gen_b = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    w = pcgrad_weights(gramian_of(*grads), gen_a)
+    order = [torch.randperm(3, generator=gen_b).tolist() for _ in range(3)]
+    torch.testing.assert_close(sum(wi * g for wi, g in zip(w, grads)), pcgrad_by_hand(grads, order))
+
+
+@pytest.mark.parametrize("grads", [([1.0, 0.0], [0.0, 2.0]), ([1.0, 0.2], [-1.0, 0.5]), ([1.0, 1.0], [2.0, 2.1]),
+                                   ([3.0, 0.0], [1.0, 0.1])])
+def test_min_norm_two_tasks_matches_the_closed_form(grads):
+    g = gramian_of(*grads)
+    gamma = ((g[1, 1] - g[0, 1]) / (g[0, 0] + g[1, 1] - 2 * g[0, 1])).clamp(0, 1)
+    torch.testing.assert_close(min_norm_weights(g), torch.stack([gamma, 1 - gamma]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_min_norm_three_tasks_beats_a_brute_force_search(seed):
+    torch.manual_seed(seed)
+    jac = torch.randn(3, 8, dtype=torch.float64)
+    jac[1] = -0.6 * jac[0] + 0.3 * jac[1]  # a conflicting pair, so the optimum may sit on a face
+    g = jac @ jac.T
+    w = min_norm_weights(g)
+    grid = simplex_grid()
+    brute = ((grid @ g) * grid).sum(1).min()
+    assert w.min() >= 0 and abs(float(w.sum()) - 1) < 1e-9
+    assert float(w @ g @ w) <= float(brute) + 1e-9
+    assert float(w @ g @ w) >= float(brute) - 1e-2 * float(brute)  # the grid is within 1% of the optimum
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_cagrad_inner_problem_beats_a_brute_force_search(seed):
+    torch.manual_seed(seed)
+    g = gramian_of(*torch.randn(3, 8, dtype=torch.float64))
+    c = 0.5
+    coefficients = cagrad_weights(g, c)
+    mean = torch.full((3,), 1 / 3, dtype=torch.float64)
+    inner = coefficients * (1 + c**2) - mean  # = √φ / ‖g_w‖ · w
+    inner = inner / inner.sum()
+    sqrt_phi = c * (mean @ g @ mean).sqrt()
+    grid = simplex_grid()
+    brute = (grid @ g @ mean + sqrt_phi * ((grid @ g) * grid).sum(1).sqrt()).min()
+    assert float(inner @ g @ mean + sqrt_phi * (inner @ g @ inner).sqrt()) <= float(brute) + 1e-9
+    torch.testing.assert_close(cagrad_weights(g, 0.0), mean)  # c = 0 is the average gradient
+
+
+def test_task_gramian_is_the_gradient_inner_products():
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    losses = torch.stack([(x**2).sum(), 3 * x[0]])
+    jac = task_gradients(losses, [x])
+    torch.testing.assert_close(jac, torch.tensor([[2.0, 4.0], [3.0, 0.0]]))
+    torch.testing.assert_close(task_gramian(losses, [x]), jac @ jac.T)
+    losses.sum().backward()  # the graph survives
+    torch.testing.assert_close(x.grad, torch.tensor([5.0, 4.0]))
+
+
+def test_uncertainty_log_variances_get_gradients():
+    weighting = Uncertainty(["a", "b"])
+    losses = torch.tensor([2.0, 0.5], requires_grad=True)
+    objective, w = weighting(losses, StepContext(0, 1, 10))
+    objective.backward()
+    # d/ds [½ e^{−s} L + ½ s] = ½ (1 − L) at s = 0.
+    torch.testing.assert_close(weighting.log_var.grad, torch.tensor([-0.5, 0.25]))
+    torch.testing.assert_close(w, torch.tensor([0.5, 0.5]))
+    torch.testing.assert_close(losses.grad, torch.tensor([0.5, 0.5]))
+
+
+def test_dwa_weights_the_task_whose_loss_falls_slowest():
+    weighting = DWA(["fast", "slow"], temperature=2.0, period=1)
+    history = [torch.tensor([1.0, 1.0]), torch.tensor([0.5, 0.9]), torch.tensor([0.2, 0.85])]
+    weights = [weighting(losses, StepContext(step, 1, 100))[1] for step, losses in enumerate(history)]
+    assert torch.equal(weights[0], torch.ones(2)) and torch.equal(weights[1], torch.ones(2))
+    expected = 2 * torch.softmax(torch.tensor([0.5, 0.9]) / 2.0, dim=0)
+    torch.testing.assert_close(weights[2], expected)
+
+
+@pytest.fixture(scope="module")
+def tiny(mnist):
+    return TaskData.from_split(mnist.train, TASKS).subset(torch.arange(64))
+
+
+METHODS = {
+    "static": lambda: Static({"digit": 1.0, "parity": 0.5, "stroke": 2.0}),
+    "uncertainty": lambda: Uncertainty(TASKS),
+    "dwa": lambda: DWA(TASKS, period=1),
+    "gradnorm": lambda: GradNorm(TASKS, alpha=1.5),
+    "pcgrad": lambda: PCGrad(TASKS),
+    "mgda": lambda: MGDA(TASKS),
+    "mgda_shared": lambda: MGDA(TASKS, gradients="shared"),
+    "cagrad": lambda: CAGrad(TASKS, c=0.4),
+}
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_every_method_trains_a_tiny_model(tiny, name):
+    seed_everything(0)
+    net = HardSharingNet.for_tasks(TASKS, width=0.5)
+    before = [p.detach().clone() for p in net.parameters()]
+    weighting = METHODS[name]()
+    learned = [p.detach().clone() for p in weighting.parameters()]
+    history = fit(net, TASKS, tiny, recipe=ONE_STEP, steps_per_epoch=3, weighting=weighting, progress=False)
+    assert all(not torch.equal(a, b) for a, b in zip(before, net.trunk.parameters()))
+    assert len(history.step_weights) == 3 and all(len(w) == 3 for w in history.step_weights)
+    frame = history.weight_frame([t.name for t in TASKS])
+    assert list(frame.columns) == ["digit", "parity", "stroke"] and torch.isfinite(torch.tensor(frame.values)).all()
+    record = history.records[0]
+    torch.testing.assert_close(torch.tensor([record[f"{t.name}_weight"] for t in TASKS]),
+                               torch.tensor(frame.values, dtype=torch.float32).mean(0))
+    for a, b in zip(learned, weighting.parameters()):  # learned weights are optimized
+        assert not torch.equal(a, b)
+
+
+def test_equal_static_weights_give_the_default_fit_exactly(tiny):
+    results = []
+    for weighting in (None, Static({t.name: 1.0 for t in TASKS})):
+        seed_everything(0)
+        net = HardSharingNet.for_tasks(TASKS, width=0.5)
+        fit(net, TASKS, tiny, recipe=ONE_STEP, weighting=weighting, progress=False)
+        results.append(torch.cat([p.flatten() for p in net.parameters()]))
+    assert torch.equal(*results)
+
+
+def test_static_weights_match_fit_weights(tiny):
+    alpha = {"digit": 1.0, "parity": 0.5, "stroke": 2.0}
+    results = []
+    for kwargs in ({"weights": alpha}, {"weighting": Static(alpha)}):
+        seed_everything(0)
+        net = HardSharingNet.for_tasks(TASKS, width=0.5)
+        fit(net, TASKS, tiny, recipe=ONE_STEP, progress=False, **kwargs)
+        results.append(torch.cat([p.flatten() for p in net.parameters()]))
+    torch.testing.assert_close(*results)
+
+
+def test_gradnorm_moves_weight_towards_the_task_with_small_gradients():
+    weighting = GradNorm(["big", "small"], alpha=0.0)
+    losses = torch.tensor([1.0, 1.0], requires_grad=True)
+    gramian = torch.diag(torch.tensor([100.0, 1.0]))  # gradient norms 10 and 1
+    objective, w = weighting(losses, StepContext(0, 1, 10, gramian=lambda: gramian))
+    objective.backward()
+    torch.testing.assert_close(w, torch.ones(2))
+    assert weighting.logits.grad[1] < 0 < weighting.logits.grad[0]  # a descent step raises the small task's weight
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Static({"digit": 1.0, "parity": -1.0}), "finite and >= 0"),
+    (lambda: Uncertainty([]), "non-empty list of distinct"),
+    (lambda: Uncertainty(["a", "a"]), "non-empty list of distinct"),
+    (lambda: DWA(["a", "b"], temperature=0), "temperature must be a finite number > 0"),
+    (lambda: DWA(["a", "b"], period=0), "period must be a positive number"),
+    (lambda: GradNorm(["a", "b"], alpha=-1), "alpha must be a finite number >= 0"),
+    (lambda: MGDA(["a", "b"], gradients="heads"), "'representation' or 'shared'"),
+    (lambda: CAGrad(["a", "b"], c=float("nan")), "c must be a finite number >= 0"),
+])
+def test_bad_settings_are_refused(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_bad_inputs_are_refused(tiny):
+    with pytest.raises(ValueError, match="expects 2 losses"):
+        Uncertainty(["a", "b"])(torch.ones(3), StepContext(0, 1, 1))
+    with pytest.raises(ValueError, match="no gramian"):
+        PCGrad(["a", "b"])(torch.ones(2), StepContext(0, 1, 1))
+    with pytest.raises(ValueError, match="square"):
+        min_norm_weights(torch.ones(2, 3))
+    net = HardSharingNet.for_tasks(TASKS, width=0.5)
+    with pytest.raises(ValueError, match="either weights= .* or weighting="):
+        fit(net, TASKS, tiny, weights={t.name: 1.0 for t in TASKS}, weighting=Uncertainty(TASKS), progress=False)
+    with pytest.raises(ValueError, match="built for tasks \\['parity', 'digit', 'stroke'\\]"):
+        fit(net, TASKS, tiny, weighting=Uncertainty(["parity", "digit", "stroke"]), progress=False)
+    with pytest.raises(ValueError, match="must be a mtl_utils.weighting.Weighting"):
+        fit(net, TASKS, tiny, weighting=lambda losses, ctx: losses.sum(), progress=False)
+    soft = SoftSharingNet(TASKS)
+    with pytest.raises(ValueError, match="needs the shared parameters: give SoftSharingNet a `trunk`"):
+        fit(soft, TASKS, tiny, weighting=PCGrad(TASKS), recipe=ONE_STEP, progress=False)
+    with pytest.raises(ValueError, match="needs the shared representation"):
+        fit(soft, TASKS, tiny, weighting=MGDA(TASKS), recipe=ONE_STEP, progress=False)
+
+
+class TwoLayerTrunkNet(nn.Module):
+    """A model that names its shared parameters and last shared layer itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.body, self.last = nn.Linear(784, 16), nn.Linear(16, 8)
+        self.heads = nn.ModuleDict({t.name: nn.Linear(8, t.num_outputs) for t in TASKS})
+
+    def shared_parameters(self):
+        return [*self.body.parameters(), *self.last.parameters()]
+
+    def last_shared_layer(self):
+        return self.last
+
+    def forward(self, x):
+        z = torch.relu(self.last(torch.relu(self.body(x.flatten(1)))))
+        return {name: head(z) for name, head in self.heads.items()}
+
+
+@pytest.mark.parametrize("name", ["gradnorm", "pcgrad", "cagrad"])
+def test_models_may_name_their_shared_parameters(tiny, name):
+    net = TwoLayerTrunkNet()
+    before = net.last.weight.detach().clone()
+    fit(net, TASKS, tiny, recipe=ONE_STEP, steps_per_epoch=2, weighting=METHODS[name](), progress=False)
+    assert not torch.equal(before, net.last.weight)
+
