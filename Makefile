@@ -9,7 +9,7 @@ export MTL_PROGRESS ?= 0
 # Two threads: the Makefile runs one notebook at a time, so the cores are free (the interactive default is 1).
 export MTL_THREADS ?= 2
 
-.PHONY: book test install data execute clean clean-cache
+.PHONY: book test install data execute clean clean-cache lab
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,3 +45,8 @@ clean:
 clean-cache: install
 	$(PY) -c "from mtl_utils.cache import clear, model_cache_dir; print(clear(), 'cached models removed from', model_cache_dir())"
 
+# JupyterLab on book/, with the .venv kernel (where mtl_utils is installed); prints the URL with its token. Port
+# LAB_PORT (8888), or the next free one if it is busy. Progress bars are on unless MTL_PROGRESS is set by you.
+LAB_PORT ?= 8888
+lab: install
+	MTL_PROGRESS=$(if $(filter file,$(origin MTL_PROGRESS)),1,$(MTL_PROGRESS)) $(PY) tools/lab.py --port $(LAB_PORT) book
