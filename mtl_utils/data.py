@@ -121,6 +121,10 @@ class TaskData:
     def subset(self, index: torch.Tensor) -> "TaskData":
         return TaskData(self.images[index], {k: v[index] for k, v in self.targets.items()})
 
+    def to(self, device: str | torch.device) -> "TaskData":
+        """A copy on ``device``. On a GPU, ``fit`` then draws every batch there, with no host-to-device copy per step."""
+        return TaskData(self.images.to(device), {k: v.to(device) for k, v in self.targets.items()})
+
     def with_targets(self, **extra: torch.Tensor) -> "TaskData":
         """A copy with more per-image tensors added to ``targets``."""
         return TaskData(self.images, {**self.targets, **extra})
@@ -131,7 +135,8 @@ class TaskData:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         n = len(self)
-        order = torch.randperm(n, generator=generator) if shuffle else None
+        # The order is drawn on the CPU (the same order on every device), then moved next to the images once.
+        order = torch.randperm(n, generator=generator).to(self.images.device) if shuffle else None
         for start in range(0, n, batch_size):
             if order is None:
                 idx = slice(start, start + batch_size)

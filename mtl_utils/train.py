@@ -259,7 +259,9 @@ def fit(
         history, seconds = History(), 0.0
         for epoch in range(1, recipe.epochs + 1):
             model.train()
-            sums: dict[str, float] = defaultdict(float)  # summed over the epoch's steps
+            # [penalty, loss, each task's loss] summed over the epoch's steps, on the device, in float64 (the same
+            # sums as Python floats): read once per epoch, so a GPU is not synchronized at every step.
+            sums: torch.Tensor | None = None
             # The epoch's outputs and targets, scored once at its end: per-step metrics were a tenth of a step.
             seen: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = defaultdict(list)
             epoch_weights: list[torch.Tensor] = []  # stacked and copied to the host once per epoch
@@ -286,10 +288,10 @@ def fit(
                         lambda v=vector: task_gramian(v, gradient_inputs()))
                     loss, w = weighting(vector, StepContext((epoch - 1) * steps + step, epoch, steps, gramian))
                     epoch_weights.append(w.detach())
+                pen = None
                 if penalty is not None:
                     pen = penalty(model)
                     loss = loss + pen
-                    sums["penalty"] += pen.item()
                 if extra_loss is not None:
                     targets = {k: v.to(device, non_blocking=True) for k, v in batches[0][1].items()}
                     loss = loss + extra_loss(outputs, targets, (epoch - 1 + step / steps) / recipe.epochs)
@@ -298,12 +300,13 @@ def fit(
                 opt.step()
                 if sched is not None:
                     sched.step()
-                sums["loss"] += loss.item()
-                for name, value in losses.items():
-                    sums[f"{name}_loss"] += value.item()
+                terms = ([] if pen is None else [pen]) + [loss, *losses.values()]
+                step_sums = torch.stack([t.detach() for t in terms]).double()
+                sums = step_sums if sums is None else sums + step_sums
                 bar.update(1)
             seconds += time.perf_counter() - start
-            record = {"epoch": epoch, "seconds": seconds, **{k: v / steps for k, v in sums.items()}}
+            keys = (["penalty"] if penalty is not None else []) + ["loss"] + [f"{name}_loss" for name in losses]
+            record = {"epoch": epoch, "seconds": seconds, **dict(zip(keys, (sums / steps).tolist()))}
             _check_finite(record, epoch)
             if epoch_weights:
                 per_step = torch.stack(epoch_weights).cpu()
