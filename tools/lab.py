@@ -46,7 +46,8 @@ def choose_port(wanted: int, tries: int = 50, host: str = HOST) -> int:
 def lab_command(folder: Path, port: int, browser: bool) -> list[str]:
     """The ``jupyter lab`` command line: this Python, ``folder`` as the root, ``port`` only (no silent retries)."""
     command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}", f"--ServerApp.ip={HOST}",
-               f"--ServerApp.port={port}", "--ServerApp.port_retries=0"]
+               f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+               "--ServerApp.log_level=WARN"]  # the URL printed above stays in view; warnings and errors still show
     if os.name == "posix" and os.geteuid() == 0:
         command.append("--allow-root")  # as in a container; the server only listens on 127.0.0.1, with a token
     return command + ([] if browser else ["--no-browser"])

@@ -155,7 +155,9 @@ class Lab:
 def lab(tmp_path_factory):
     server = Lab(tmp_path_factory.mktemp("lab"))
     try:
+        start = time.monotonic()
         server.wait_until_up()
+        print(f"JupyterLab answered after {time.monotonic() - start:.0f} s")
         yield server
     finally:
         server.stop()
@@ -210,6 +212,7 @@ def ran(lab, browser):
     n_code = sum(c["cell_type"] == "code" for c in json.loads(lab.notebook.read_text())["cells"])
     browser.get(f"{lab.url}/lab/tree/{lab.notebook.name}?token={lab.token}")
     SHOTS.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
     try:
         WebDriverWait(browser, OPEN_WAIT).until(
             lambda b: len(_code_cells(b)) == n_code and "| Idle" in _kernel_status(b),
@@ -220,6 +223,7 @@ def ran(lab, browser):
             new MutationObserver(() => {
                 if (document.querySelector('.jp-OutputArea-output .widget-hprogress')) window.mtlProgressSeen = true;
             }).observe(document.body, {childList: true, subtree: true});""")
+        print(f"chapter 1 open with an idle kernel after {time.monotonic() - start:.0f} s")
         start = time.monotonic()
         _click_menu(browser, "Run", "Run All Cells")
 
@@ -231,7 +235,8 @@ def ran(lab, browser):
         WebDriverWait(browser, RUN_WAIT, poll_frequency=1).until(
             lambda b: finished(b) and (time.sleep(1) or finished(b)),  # idle for a second, not between two cells
             message=f"the kernel did not finish Run All within {RUN_WAIT} s")
-        return {"cells": _code_cells(browser), "seconds": time.monotonic() - start,
+        print(f"Run All Cells finished after {time.monotonic() - start:.0f} s")
+        return {"cells": _code_cells(browser),
                 "progress_seen": browser.execute_script("return window.mtlProgressSeen"),
                 "console": [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"],
                 "performance": browser.get_log("performance")}
