@@ -210,9 +210,9 @@ def _click_menu(browser, menu: str, item: str) -> None:
 def ran(lab, browser):
     """Open the copy of chapter 1, Run All Cells from the Run menu, and wait for the kernel to finish."""
     n_code = sum(c["cell_type"] == "code" for c in json.loads(lab.notebook.read_text())["cells"])
-    browser.get(f"{lab.url}/lab/tree/{lab.notebook.name}?token={lab.token}")
     SHOTS.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
+    browser.get(f"{lab.url}/lab/tree/{lab.notebook.name}?token={lab.token}")
     try:
         WebDriverWait(browser, OPEN_WAIT).until(
             lambda b: len(_code_cells(b)) == n_code and "| Idle" in _kernel_status(b),
