@@ -12,7 +12,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,13 +19,12 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+
+import chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAPTER = ROOT / "book" / "01_why_multitask.ipynb"
@@ -48,7 +46,6 @@ SETTINGS = {
     "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
 }
 STDERR = "application/vnd.jupyter.stderr"  # Lab renders stderr and tracebacks with this MIME type
-LOCAL_SCHEMES = {"data", "blob", "about"}
 # Generous bounds: the test machine may be shared and slow. An idle 2-core machine needs about 40 s in all.
 SERVER_WAIT, OPEN_WAIT, RUN_WAIT = 120, 120, 300
 
@@ -166,18 +163,7 @@ def lab(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser(lab):
     """Headless Chromium as in test_pages.py; it closes before the server stops (it depends on ``lab``)."""
-    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not binary or not driver:
-        pytest.fail("Chromium is missing: apt-get install chromium chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-dev-shm-usage", "--window-size=1280,1600",
-                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    chrome = webdriver.Chrome(service=Service(driver), options=options)
-    chrome.set_page_load_timeout(OPEN_WAIT)
+    chrome = chromium.start(page_load_timeout=OPEN_WAIT)
     try:
         yield chrome
     finally:
@@ -265,11 +251,5 @@ def test_progress_bar_is_a_widget_and_leaves_a_clean_output(ran):
 
 
 def test_no_request_leaves_localhost(ran):
-    remote = []
-    for entry in ran["performance"]:
-        message = json.loads(entry["message"])["message"]
-        if message["method"] in ("Network.requestWillBeSent", "Network.webSocketCreated"):
-            url = urlparse(message["params"].get("request", message["params"]).get("url", ""))
-            if url.scheme not in LOCAL_SCHEMES and url.hostname != "127.0.0.1":
-                remote.append(url.geturl())
+    remote = chromium.remote_requests(ran["performance"])
     assert not remote, "requests outside localhost:\n" + "\n".join(remote)

@@ -8,23 +8,19 @@ from __future__ import annotations
 
 import functools
 import http.server
-import json
 import os
-import shutil
 import threading
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 import yaml
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
+
+import chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 HTML = Path(os.environ.get("MTL_BOOK_HTML", ROOT / "_build" / "html"))
 SHOTS = ROOT / "_build" / "screenshots"
-LOCAL_SCHEMES = {"data", "blob", "about"}
 
 
 def toc_pages() -> list[str]:
@@ -55,19 +51,7 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser():
-    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not binary or not driver:
-        pytest.fail("Chromium is missing: apt-get install chromium chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-dev-shm-usage", "--window-size=1280,1600",
-                 # cut the network: every host name fails to resolve except the local server
-                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    chrome = webdriver.Chrome(service=Service(driver), options=options)
-    chrome.set_page_load_timeout(60)
+    chrome = chromium.start(page_load_timeout=60)
     SHOTS.mkdir(parents=True, exist_ok=True)
     yield chrome
     chrome.quit()
@@ -78,15 +62,7 @@ def _console_errors(browser) -> list[str]:
 
 
 def _remote_requests(browser) -> list[str]:
-    """URLs the page asked for that are neither on the local server nor inline (data:, blob:)."""
-    remote = []
-    for entry in browser.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message["method"] == "Network.requestWillBeSent":
-            url = urlparse(message["params"]["request"]["url"])
-            if url.scheme not in LOCAL_SCHEMES and url.hostname != "127.0.0.1":
-                remote.append(url.geturl())
-    return remote
+    return chromium.remote_requests(browser.get_log("performance"))
 
 
 def _math_typeset(browser) -> bool:
