@@ -70,30 +70,36 @@ def gradient_cosine(model: nn.Module, tasks: Sequence[Task], images: torch.Tenso
 
 
 def lookahead_affinity(model: nn.Module, tasks: Sequence[Task], images: torch.Tensor,
-                       targets: Mapping[str, torch.Tensor], lr: float, shared: str = "trunk") -> torch.Tensor:
+                       targets: Mapping[str, torch.Tensor], lr: float | Sequence[float],
+                       shared: str = "trunk") -> torch.Tensor:
     """TAG's inter-task affinity ``Z[i, j] = 1 − L_i(θ_s − lr·∇L_j) / L_i(θ_s)`` on one batch, as a ``[T, T]`` tensor.
 
     Row i is the task affected, column j the task that takes the step. The step is a plain gradient step on the
     shared parameters θ_s only (heads unchanged); TAG steps with the training optimizer instead. Positive means a
-    step on task j lowers task i's loss, negative that it raises it. The model itself is not changed.
+    step on task j lowers task i's loss, negative that it raises it. The model itself is not changed. Given a
+    sequence of step sizes, the gradients are computed once and the result is ``[len(lr), T, T]``.
     """
-    if not (isinstance(lr, (int, float)) and 0 < lr < float("inf")):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    lrs = [lr] if isinstance(lr, (int, float)) else list(lr)
+    if not lrs or not all(isinstance(v, (int, float)) and 0 < v < float("inf") for v in lrs):
+        raise ValueError(f"lr must be a positive finite number or a non-empty sequence of them, got {lr!r}")
     params = shared_parameters(model, shared)
     with torch.no_grad():
         before = task_losses(model, tasks, images, targets)
     if (before <= 0).any():
         raise ValueError(f"every loss must be positive for a relative change, got {before.tolist()}")
     grads = task_gradients(model, tasks, images, targets, shared)
-    columns = []
+    result = []
     with torch.no_grad():
-        for g in grads:
-            stepped, offset = {}, 0
-            for name, p in params.items():
-                stepped[name] = p - lr * g[offset: offset + p.numel()].view_as(p)
-                offset += p.numel()
-            columns.append(1 - task_losses(model, tasks, images, targets, stepped) / before)
-    return torch.stack(columns, dim=1)
+        for step in lrs:
+            columns = []
+            for g in grads:
+                stepped, offset = {}, 0
+                for name, p in params.items():
+                    stepped[name] = p - step * g[offset: offset + p.numel()].view_as(p)
+                    offset += p.numel()
+                columns.append(1 - task_losses(model, tasks, images, targets, stepped) / before)
+            result.append(torch.stack(columns, dim=1))
+    return result[0] if isinstance(lr, (int, float)) else torch.stack(result)
 
 
 def best_split(affinity: pd.DataFrame, groups: int = 2) -> tuple[list[list[str]], float]:

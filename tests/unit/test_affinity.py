@@ -119,3 +119,12 @@ def test_bad_inputs():
         affinity.spearman([1, 2, 3], [1, 2])
     with pytest.raises(ValueError, match="constant"):
         affinity.spearman([1, 1, 1], [1, 2, 3])
+
+
+def test_several_step_sizes_at_once():
+    tasks, net, x, targets = _twin_tasks()
+    both = affinity.lookahead_affinity(net, tasks, x, targets, lr=[0.01, 0.1])
+    assert both.shape == (2, 3, 3)
+    torch.testing.assert_close(both[1], affinity.lookahead_affinity(net, tasks, x, targets, lr=0.1))
+    with pytest.raises(ValueError, match="lr must be"):
+        affinity.lookahead_affinity(net, tasks, x, targets, lr=[])
