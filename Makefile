@@ -9,7 +9,7 @@ export MTL_PROGRESS ?= 0
 # Two threads: the Makefile runs one notebook at a time, so the cores are free (the interactive default is 1).
 export MTL_THREADS ?= 2
 
-.PHONY: book test install data execute clean clean-cache lab
+.PHONY: book test install data execute clean clean-cache lab student
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,3 +50,7 @@ clean-cache: install
 LAB_PORT ?= 8888
 lab: install
 	MTL_PROGRESS=$(if $(filter file,$(origin MTL_PROGRESS)),1,$(MTL_PROGRESS)) $(PY) tools/lab.py --port $(LAB_PORT) book
+
+# For instructors: every notebook without its solutions (solution blocks and cells tagged `solution`), outputs cleared.
+student: install
+	$(PY) tools/student.py _build/student
