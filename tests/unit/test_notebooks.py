@@ -56,3 +56,18 @@ def test_committed_with_outputs_and_asserts(path):
     assert sum(bool(c.get("outputs")) for c in code) >= 3
     assert any(re.search(r"^\s*assert ", _source(c), re.M) for c in code), "claims are checked by asserts"
     assert any(_source(c).startswith("# NBVAL_CHECK_OUTPUT") for c in code), "deterministic cells are checked"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + [ROOT / "book" / "appendix_distributed.ipynb"], ids=lambda p: p.name)
+def test_exercise_code_is_tagged_solution(path):
+    """`make student` removes cells tagged `solution`: every code cell of the Exercises section must carry the tag."""
+    in_exercises = False
+    for cell in _cells(path):
+        assert "id" in cell, "every cell has an id (nbformat 4.5)"
+        if cell["cell_type"] == "markdown":
+            src = _source(cell)
+            exercises, references = src.rfind("## Exercises"), src.rfind("## References")
+            if exercises >= 0 or references >= 0:
+                in_exercises = exercises > references
+        elif in_exercises:
+            assert "solution" in cell["metadata"].get("tags", []), f"untagged code in the Exercises section: {_source(cell)[:80]!r}"
