@@ -5,7 +5,9 @@ Modules: ``mnist`` (verified offline data), ``data`` (labels, budgets, batching)
 distillation), ``distill`` (distillation objectives for ``fit``), ``train`` (``fit``, ``evaluate``), ``cost``
 (parameters, FLOPs, latency), ``cache`` (train once, reuse the weights), ``baselines`` (the shared reference
 networks), ``stats`` (seeds, spreads, Δm%), ``weighting`` (task-weighting and gradient methods for ``fit``),
-``similarity`` (mutual information, CKA) and ``plots``.
+``similarity`` (mutual information, CKA), ``affinity`` (which tasks to train together), ``multimnist`` and
+``multilenet`` (the MultiMNIST benchmark and its network), ``transformer`` (a tiny ViT with a query token per task),
+``distributed`` (data-parallel training) and ``plots``.
 """
 __version__ = "0.1.0"
 

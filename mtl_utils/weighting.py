@@ -186,7 +186,7 @@ class Weighting(nn.Module):
     are its own tasks, in its order.
     """
 
-    #: What the method needs the Gramian of: None (losses only), "shared", "last_shared" or "representation".
+    #: What the method needs the Gramian of, one of None (losses only), "shared", "last_shared" or "representation".
     gradients: str | None = None
 
     def __init__(self, tasks: Sequence) -> None:
