@@ -17,6 +17,7 @@ from torch import nn
 from torch.func import functional_call
 
 from .tasks import Task, check_tasks
+from . import weighting
 from .train import outputs_by_task
 
 __all__ = ["shared_parameters", "task_losses", "task_gradients", "gradient_cosine", "lookahead_affinity",
@@ -51,10 +52,7 @@ def task_gradients(model: nn.Module, tasks: Sequence[Task], images: torch.Tensor
                    targets: Mapping[str, torch.Tensor], shared: str = "trunk") -> torch.Tensor:
     """``[T, P]``: row t is the gradient of task t's loss with respect to the shared parameters, flattened."""
     params = shared_parameters(model, shared)
-    losses = task_losses(model, tasks, images, targets)
-    rows = [torch.cat([g.flatten() for g in torch.autograd.grad(loss, list(params.values()), retain_graph=True)])
-            for loss in losses]
-    return torch.stack(rows)
+    return weighting.task_gradients(task_losses(model, tasks, images, targets), list(params.values()))
 
 
 def gradient_cosine(model: nn.Module, tasks: Sequence[Task], images: torch.Tensor,
