@@ -28,3 +28,9 @@ def no_env(monkeypatch, tmp_path):
     monkeypatch.delenv("MTL_DATA_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return tmp_path / "cache" / "mtl_utils"
+
+
+@pytest.fixture(autouse=True)
+def _no_model_cache_override(monkeypatch):
+    """CI sets MTL_MODEL_CACHE for the notebooks; unit tests choose their own cache folder (XDG_CACHE_HOME or root=)."""
+    monkeypatch.delenv("MTL_MODEL_CACHE", raising=False)
