@@ -9,7 +9,7 @@ export MTL_PROGRESS ?= 0
 # Two threads: the Makefile runs one notebook at a time, so the cores are free (the interactive default is 1).
 export MTL_THREADS ?= 2
 
-.PHONY: book test install data execute clean clean-cache lab student
+.PHONY: book test install data execute clean clean-cache lab student results
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,3 +54,13 @@ lab: install
 # For instructors: every notebook without its solutions (solution blocks and cells tagged `solution`), outputs cleared.
 student: install
 	$(PY) tools/student.py _build/student
+
+# The chapters whose headline results (book/results/*.json) the closing chapter reads, run in book order. Their
+# executed copies go to _build/executed/; the committed notebooks are left as they are.
+RESULT_CHAPTERS := 04_hard_sharing 05_soft_sharing 07_task_weighting 08_conflicting_gradients 09_task_affinity \
+                   10_multimnist 11_structure_sharing
+results: data
+	mkdir -p _build/executed
+	for nb in $(RESULT_CHAPTERS); do \
+	  MTL_RESULTS_DIR=$(CURDIR)/book/results $(VENV)/bin/jupyter-execute --timeout=1200 \
+	    --output=$(CURDIR)/_build/executed/$$nb.ipynb book/$$nb.ipynb || exit 1; done

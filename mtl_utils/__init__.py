@@ -7,7 +7,8 @@ distillation), ``distill`` (distillation objectives for ``fit``), ``train`` (``f
 networks), ``stats`` (seeds, spreads, Δm%), ``weighting`` (task-weighting and gradient methods for ``fit``),
 ``similarity`` (mutual information, CKA), ``affinity`` (which tasks to train together), ``multimnist`` and
 ``multilenet`` (the MultiMNIST benchmark and its network), ``transformer`` (a tiny ViT with a query token per task),
-``distributed`` (data-parallel training) and ``plots``.
+``distributed`` (data-parallel training), ``plots`` and ``results`` (each chapter's headline results on disk, for
+the closing chapter).
 """
 __version__ = "0.1.0"
 

@@ -69,6 +69,7 @@ def save(chapter: str, results: Mapping, *, config: Mapping, seeds: Sequence[int
         raise ValueError(f"results of {chapter!r} must be JSON-serializable finite numbers, lists and dicts: {err}")
     path = results_dir() / f"{chapter}.json"
     write_atomic(path, text.encode())
+    path.chmod(0o644)  # a file to share and commit, not a private temporary one
     return path
 
 
