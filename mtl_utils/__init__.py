@@ -4,7 +4,8 @@ Modules: ``mnist`` (verified offline data), ``data`` (labels, budgets, batching)
 (LeNet trunk; single-task, hard-sharing, soft-sharing and cross-stitch networks), ``losses`` (combining task losses,
 distillation), ``distill`` (distillation objectives for ``fit``), ``train`` (``fit``, ``evaluate``), ``cost``
 (parameters, FLOPs, latency), ``cache`` (train once, reuse the weights), ``baselines`` (the shared reference
-networks), ``stats`` (seeds, spreads, Δm%), ``weighting`` (task-weighting and gradient methods for ``fit``),
+networks), ``stats`` (seeds, paired intervals, verdicts, Δm%), ``parallel`` (runs side by side in worker
+processes), ``weighting`` (task-weighting and gradient methods for ``fit``),
 ``similarity`` (mutual information, CKA), ``affinity`` (which tasks to train together), ``multimnist`` and
 ``multilenet`` (the MultiMNIST benchmark and its network), ``transformer`` (a tiny ViT with a query token per task),
 ``distributed`` (data-parallel training), ``plots`` and ``results`` (each chapter's headline results on disk, for
