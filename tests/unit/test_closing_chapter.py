@@ -29,7 +29,7 @@ def test_the_chapter_loads_every_results_file_it_uses():
     for name in ["04_hard_sharing", "05_soft_sharing", "07_task_weighting", "08_conflicting_gradients",
                  "09_task_affinity", "10_multimnist", "11_structure_sharing"]:
         assert f'"{name}"' in source
-    assert "load(name, seeds=SEEDS)" in source, "results are loaded with the seeds checked"
+    assert "load(name, seeds=SEEDS[n])" in source, "results are loaded with the seeds checked"
 
 
 def test_missing_results_stop_the_chapter_with_the_notebook_to_run(tmp_path, monkeypatch):
