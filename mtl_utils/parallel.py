@@ -9,8 +9,8 @@ The workers are forked, so they see the notebook's data and functions without co
 job's result travels back (pickled). Each worker trains with one thread (``MTL_THREADS=1``) and no progress bar, so a
 job's result equals the same job run in this process with ``MTL_THREADS=1``. What a job prints is shown in job order
 after it finishes. Jobs run here, in turn, when there is one job or one process, on a machine without ``fork``
-(Windows, macOS), or when CUDA is in use (a forked process cannot use the parent's GPU context; on a GPU one process
-is the fast path anyway).
+(Windows, macOS), or when a GPU is available (a forked process cannot use the parent's GPU context, and on a GPU one
+process is the fast path anyway).
 """
 from __future__ import annotations
 
@@ -54,9 +54,9 @@ def default_processes(n_jobs: int) -> int:
 
 
 def _can_fork() -> bool:
-    if not sys.platform.startswith("linux"):
-        return False
-    return not (torch.cuda.is_available() and torch.cuda.is_initialized())
+    """Fork only on Linux without a GPU: forked workers cannot share a CUDA context, and one process per GPU is the
+    fast path there."""
+    return sys.platform.startswith("linux") and not torch.cuda.is_available()
 
 
 def _run_job(fn: Callable[[T], R], item: T) -> tuple[bool, Any, str]:

@@ -193,8 +193,10 @@ def t_quantile(p: float, df: float) -> float:
 # --- Paired differences over seeds -----------------------------------------------------------------------------------
 
 def _fmt(value: float, digits: int) -> str:
+    """Signed, with the sign of the value itself: an interval's end just below 0 prints as "-0.00", so that
+    "[-0.00, +0.38]" reads as reaching 0, as its verdict says; an exact 0 prints as "+0.00"."""
     text = f"{value:+.{digits}f}"
-    return "+" + text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.00"
+    return "+" + text[1:] if value == 0 else text
 
 
 @dataclass(frozen=True)

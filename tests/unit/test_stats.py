@@ -179,7 +179,10 @@ def test_format_and_str():
     r = stats.Paired(mean=1.234, lo=0.449, hi=2.011, n=5, p=0.01, method="t", confidence=0.95)
     assert str(r) == "+1.23 [+0.45, +2.01]"
     assert r.format(1) == "+1.2 [+0.4, +2.0]" and r.format(3) == "+1.234 [+0.449, +2.011]"
-    assert str(stats.Paired(-0.001, -0.8, 0.7, 5, 0.9, "t", 0.95)) == "+0.00 [-0.80, +0.70]"  # never "-0.00"
+    assert str(stats.Paired(0.0, -0.8, 0.7, 5, 0.9, "t", 0.95)) == "+0.00 [-0.80, +0.70]"  # never "-0.00" for 0
+    # an end just below 0 keeps its sign, so the printed interval reaches 0 as the verdict says
+    low = stats.Paired(0.19, -0.0008, 0.38, 5, 0.06, "t", 0.95)
+    assert str(low) == "+0.19 [-0.00, +0.38]" and "no difference detected" in stats.verdict(low)
 
 
 # --- verdict, claim and paired_table ----------------------------------------------------------------------------------
