@@ -35,10 +35,19 @@ def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
     context["script_files"] = unique
 
 
+def _escape_bars(app, what, name, obj, options, lines):
+    """Docstrings write absolute values as |x| (e.g. |ρ*| ≥ |ρ|), which reST would read as substitutions: escape the
+    bars outside literals so that autodoc shows them as written."""
+    for i, line in enumerate(lines):
+        parts = line.split("``")
+        lines[i] = "``".join(part if k % 2 else part.replace("|", "\\|") for k, part in enumerate(parts))
+
+
 def setup(app):
     if not (_mathjax_es5() / "tex-chtml.js").is_file():
         raise RuntimeError("MathJax 3 not found: pip install django-static-mathjax")
     app.config.mathjax_path = "mathjax/tex-chtml.js"
     app.connect("build-finished", _copy_mathjax)
     app.connect("html-page-context", _unique_scripts)
+    app.connect("autodoc-process-docstring", _escape_bars)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
