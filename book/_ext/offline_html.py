@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -36,11 +37,12 @@ def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
 
 
 def _escape_bars(app, what, name, obj, options, lines):
-    """Docstrings write absolute values as |x| (e.g. |ρ*| ≥ |ρ|), which reST would read as substitutions: escape the
-    bars outside literals so that autodoc shows them as written."""
+    """Docstrings write absolute values and permuted statistics as |ρ*| ≥ |ρ|, which reST would read as substitutions
+    and emphasis: escape the bars, and a star that follows a Greek letter, outside literals, so autodoc shows them as written."""
     for i, line in enumerate(lines):
         parts = line.split("``")
-        lines[i] = "``".join(part if k % 2 else part.replace("|", "\\|") for k, part in enumerate(parts))
+        lines[i] = "``".join(part if k % 2 else re.sub(r"(?<=[^\x00-\x7f])\*", r"\\*", part.replace("|", "\\|"))
+                             for k, part in enumerate(parts))
 
 
 def setup(app):
