@@ -33,18 +33,26 @@ def model_cache_dir() -> Path:
     return Path(override) if override else cache_dir() / "models"
 
 
+def _file_hashes(package_dir: Path) -> dict[str, str]:
+    return {path.relative_to(package_dir).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+            for path in sorted(Path(package_dir).rglob("*.py"))}
+
+
+@functools.cache
+def module_hashes(package_dir: Path = PACKAGE_DIR) -> dict[str, str]:
+    """A short hash of each ``*.py`` file of the package, by its path inside the package (``"train.py"``)."""
+    return _file_hashes(package_dir)
+
+
 @functools.cache
 def source_hash(package_dir: Path = PACKAGE_DIR) -> str:
-    """A hash of every ``*.py`` file of the package (names and bytes, in sorted order).
+    """A hash of every ``*.py`` file of the package (names and contents, in sorted order).
 
     The package is small and training touches most of it (``fit``, the models, the losses, the data), so the whole of
     it is hashed rather than a hand-kept list of modules that could fall out of date.
     """
-    h = hashlib.sha256()
-    for path in sorted(Path(package_dir).rglob("*.py")):
-        h.update(path.relative_to(package_dir).as_posix().encode() + b"\0")
-        h.update(path.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
+    text = "".join(f"{name}\0{digest}\0" for name, digest in _file_hashes(package_dir).items())
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def config_key(config: Mapping) -> str:

@@ -1,10 +1,11 @@
 """Each chapter's headline results on disk, so that the closing chapter reads them instead of copying numbers.
 
 A chapter ends with ``save("07_task_weighting", results, config=..., seeds=...)``: one small JSON file per chapter in
-``results_dir()``, with the configuration, the seeds, the torch version, a hash of the ``mtl_utils`` source and a hash
-of the chapter's code cells. ``load`` refuses a file that is missing or stale (made by other ``mtl_utils`` code, by an
-edited chapter, or with other seeds) with an error that says which notebook to run, so the closing chapter can never
-show an old number silently.
+``results_dir()``, with the configuration, the seeds, the torch version, a hash of each ``mtl_utils`` module and a
+hash of the chapter's code cells. ``load`` refuses a file that is missing or stale (made by other ``mtl_utils`` code, by
+an edited chapter, or with other seeds) with an error that says which notebook to run, so the closing chapter can
+never show an old number silently. A module added to the package after a file was saved does not make it stale: code
+that did not exist cannot have made the result, and a module that uses it changes in the same edit.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from .cache import source_hash
+from .cache import module_hashes
 from .mnist import write_atomic
 
 
@@ -60,7 +61,7 @@ def save(chapter: str, results: Mapping, *, config: Mapping, seeds: Sequence[int
         raise ValueError(f"no results to save for {chapter!r}")
     notebook = Path(notebook_dir or Path.cwd()) / f"{chapter}.ipynb"
     record = {"chapter": chapter, "results": results, "config": config, "seeds": [int(s) for s in seeds],
-              "mtl_utils_source": source_hash(), "torch": torch.__version__.split("+")[0],
+              "mtl_utils_modules": module_hashes(), "torch": torch.__version__.split("+")[0],
               "notebook": notebook_hash(notebook) if notebook.exists() else None,
               "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     try:
@@ -76,8 +77,9 @@ def save(chapter: str, results: Mapping, *, config: Mapping, seeds: Sequence[int
 def load(chapter: str, *, seeds: Sequence[int] | None = None, notebook_dir: Path | None = None) -> dict:
     """The record ``save`` wrote for ``chapter``, after checking that it is current; raise otherwise.
 
-    Current means: made by this ``mtl_utils`` source, by the chapter's present code (when ``<notebook_dir>/<chapter>
-    .ipynb`` exists, the working directory by default) and, if ``seeds`` is given, with those seeds.
+    Current means: made by the present version of every ``mtl_utils`` module that existed then (modules added since
+    do not count), by the chapter's present code (when ``<notebook_dir>/<chapter>.ipynb`` exists, the working
+    directory by default) and, if ``seeds`` is given, with those seeds.
     """
     _check_name(chapter)
     path = results_dir() / f"{chapter}.json"
@@ -85,8 +87,11 @@ def load(chapter: str, *, seeds: Sequence[int] | None = None, notebook_dir: Path
     if not path.exists():
         raise FileNotFoundError(f"no results from chapter {chapter!r} in {path.parent.name}/: {rerun}")
     record = json.loads(path.read_text(encoding="utf-8"))
-    if record.get("mtl_utils_source") != source_hash():
-        raise StaleResultsError(f"the results of {chapter!r} were made by other mtl_utils code: {rerun}")
+    made_by, now = record.get("mtl_utils_modules"), module_hashes()
+    changed = [name for name, digest in made_by.items() if now.get(name) != digest] if made_by else ["all of it"]
+    if changed:
+        raise StaleResultsError(f"the results of {chapter!r} were made by other mtl_utils code ({', '.join(changed)} "
+                                f"changed or removed since): {rerun}")
     notebook = Path(notebook_dir or Path.cwd()) / f"{chapter}.ipynb"
     if notebook.exists() and record.get("notebook") != notebook_hash(notebook):
         raise StaleResultsError(f"{chapter}.ipynb has changed since its results were saved: {rerun}")

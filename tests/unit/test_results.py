@@ -49,9 +49,25 @@ def test_other_mtl_utils_source_or_seeds_are_stale(book):
     with pytest.raises(results.StaleResultsError, match="MTL_SEED_OFFSET"):
         results.load("07_demo", seeds=[100, 101, 102])
     record = json.loads(path.read_text())
-    record["mtl_utils_source"] = "0" * 16
+    record["mtl_utils_modules"]["train.py"] = "0" * 16  # train.py was edited since
     path.write_text(json.dumps(record))
-    with pytest.raises(results.StaleResultsError, match="other mtl_utils code"):
+    with pytest.raises(results.StaleResultsError, match=r"other mtl_utils code \(train.py changed or removed"):
+        results.load("07_demo")
+    del record["mtl_utils_modules"]  # a file from before the modules were recorded
+    path.write_text(json.dumps(record))
+    with pytest.raises(results.StaleResultsError, match=r"other mtl_utils code \(all of it"):
+        results.load("07_demo")
+
+
+def test_modules_added_later_keep_results_current_and_removed_ones_do_not(book, monkeypatch):
+    path = results.save("07_demo", {"a": 1}, config={}, seeds=[0])
+    now = results.module_hashes()
+    monkeypatch.setattr(results, "module_hashes", lambda: {**now, "newer.py": "0123456789abcdef"})
+    assert results.load("07_demo")["results"] == {"a": 1}
+    record = json.loads(path.read_text())
+    record["mtl_utils_modules"]["retired.py"] = "0123456789abcdef"  # a module that existed then and is gone now
+    path.write_text(json.dumps(record))
+    with pytest.raises(results.StaleResultsError, match=r"retired.py changed or removed"):
         results.load("07_demo")
 
 
