@@ -78,8 +78,8 @@ def load(chapter: str, *, seeds: Sequence[int] | None = None, notebook_dir: Path
     """The record ``save`` wrote for ``chapter``, after checking that it is current; raise otherwise.
 
     Current means: made by the present version of every ``mtl_utils`` module that existed then (modules added since
-    do not count), by the chapter's present code (when ``<notebook_dir>/<chapter>.ipynb`` exists, the working
-    directory by default) and, if ``seeds`` is given, with those seeds.
+    do not count), with this torch version, by the chapter's present code (``<notebook_dir>/<chapter>.ipynb``, in the
+    working directory by default, must exist) and, if ``seeds`` is given, with those seeds.
     """
     _check_name(chapter)
     path = results_dir() / f"{chapter}.json"
@@ -92,9 +92,17 @@ def load(chapter: str, *, seeds: Sequence[int] | None = None, notebook_dir: Path
     if changed:
         raise StaleResultsError(f"the results of {chapter!r} were made by other mtl_utils code ({', '.join(changed)} "
                                 f"changed or removed since): {rerun}")
+    torch_version = torch.__version__.split("+")[0]
+    if record.get("torch") != torch_version:
+        raise StaleResultsError(f"the results of {chapter!r} were made with torch {record.get('torch')}, this is "
+                                f"torch {torch_version}: {rerun}")
     notebook = Path(notebook_dir or Path.cwd()) / f"{chapter}.ipynb"
-    if notebook.exists() and record.get("notebook") != notebook_hash(notebook):
-        raise StaleResultsError(f"{chapter}.ipynb has changed since its results were saved: {rerun}")
+    if not notebook.exists():
+        raise FileNotFoundError(f"{chapter}.ipynb is not in the folder {notebook.parent.name}/, so its results cannot "
+                                "be checked against its code: run from the book's folder, where the chapters are")
+    if record.get("notebook") != notebook_hash(notebook):
+        raise StaleResultsError(f"{chapter}.ipynb has changed since its results were saved (or they were saved "
+                                f"away from it): {rerun}")
     if seeds is not None and record.get("seeds") != [int(s) for s in seeds]:
         raise StaleResultsError(f"the results of {chapter!r} used seeds {record.get('seeds')}, not "
                                 f"{[int(s) for s in seeds]} (MTL_SEED_OFFSET differs): {rerun}")

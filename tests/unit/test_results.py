@@ -90,3 +90,29 @@ def test_unserializable_or_empty_results_are_refused(book):
         results.save("07_demo", {"a": float("nan")}, config={}, seeds=[0])
     with pytest.raises(ValueError, match="JSON-serializable"):
         results.save("07_demo", {"a": object()}, config={}, seeds=[0])
+
+
+def test_other_torch_version_is_stale(book):
+    path = results.save("07_demo", {"a": 1}, config={}, seeds=[0])
+    record = json.loads(path.read_text())
+    record["torch"] = "1.0.0"
+    path.write_text(json.dumps(record))
+    with pytest.raises(results.StaleResultsError, match="made with torch 1.0.0"):
+        results.load("07_demo")
+
+
+def test_results_cannot_be_loaded_without_their_notebook(book):
+    results.save("07_demo", {"a": 1}, config={}, seeds=[0])
+    (book / "07_demo.ipynb").unlink()
+    with pytest.raises(FileNotFoundError, match="cannot be checked against its code"):
+        results.load("07_demo")
+
+
+def test_results_saved_away_from_their_notebook_are_stale(book, tmp_path_factory, monkeypatch):
+    elsewhere = tmp_path_factory.mktemp("colab")  # a runtime without the notebook file, as on Colab
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("MTL_RESULTS_DIR", str(book / "results"))
+    results.save("07_demo", {"a": 1}, config={}, seeds=[0])
+    monkeypatch.chdir(book)
+    with pytest.raises(results.StaleResultsError, match="saved away from it"):
+        results.load("07_demo")
