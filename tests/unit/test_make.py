@@ -34,3 +34,12 @@ def test_make_execute_exit_status(tmp_path, ok):
     assert "first" in nbformat.read(good, 4).cells[0].outputs[0]["text"]  # executed in place
     if not ok:
         assert f"execution of {bad} failed" in run.stdout
+
+
+def test_make_test_leaves_the_tracked_results_alone():
+    run = subprocess.run(["make", "-n", "-s", "-C", str(ROOT), "test", f"VENV={Path(sys.prefix)}"],
+                         capture_output=True, text=True, timeout=60)
+    nbval = [line for line in run.stdout.splitlines() if "--nbval-lax" in line]
+    assert len(nbval) == 2, run.stdout
+    for line in nbval:  # both notebook runs write and read results in a build folder, never in book/results
+        assert f"MTL_RESULTS_DIR={ROOT / '_build' / 'test-results'}" in line, line

@@ -31,6 +31,7 @@ def test_first_cell_installs_only_on_colab_from_the_configured_repository(path):
     first = _cells(path)[0]
     src = _source(first)
     assert first["cell_type"] == "code" and '"google.colab" in sys.modules' in src
+    assert "remove-cell" in first["metadata"].get("tags", []), "the setup cell is hidden in the HTML (remove-cell tag)"
     urls = re.findall(r"git\+(https://\S+?)[\"'\s]", src)
     assert urls == [REPO_URL], f"the install URL should be _config.yml's repository.url ({REPO_URL}), got {urls}"
 
