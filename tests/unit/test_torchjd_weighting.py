@@ -1,0 +1,102 @@
+"""mtl_utils.torchjd_weighting: TorchJD's methods through fit, and the book's own MGDA, PCGrad and CAGrad checked
+against TorchJD's on random Jacobians."""
+import pytest
+import torch
+import torchjd.aggregation as jd
+from torch.testing import assert_close
+
+import mtl_utils as mu
+from mtl_utils.torchjd_weighting import METHODS, TorchJD, gramian_root
+from mtl_utils.weighting import StepContext, cagrad_weights, min_norm_weights, pcgrad_weights
+
+
+def random_gramian(tasks: int, seed: int) -> torch.Tensor:
+    jacobian = torch.randn(tasks, 50, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return jacobian @ jacobian.T
+
+
+@pytest.mark.parametrize("tasks", [2, 3, 5])
+@pytest.mark.parametrize("seed", range(5))
+def test_min_norm_weights_match_torchjd_mgda(tasks, seed):
+    g = random_gramian(tasks, seed)
+    ours, theirs = min_norm_weights(g), jd.MGDAWeighting()(g)
+    if tasks == 2:  # both land on the closed form
+        assert_close(ours, theirs)
+    else:
+        # TorchJD's Frank-Wolfe stops once its step falls below epsilon = 1e-3, ours solves to 1e-10: the weights agree
+        # to about a hundredth, and ours reach a norm at least as small.
+        assert_close(ours, theirs, atol=2e-2, rtol=0)
+        assert ours @ g @ ours <= theirs @ g @ theirs * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("tasks", [2, 3, 5])
+@pytest.mark.parametrize("seed", range(5))
+def test_pcgrad_weights_match_torchjd_for_the_same_random_order(tasks, seed):
+    g = random_gramian(tasks, seed)
+    torch.manual_seed(seed)  # both draw one permutation per task from torch's global generator, in the same order
+    ours = pcgrad_weights(g)
+    torch.manual_seed(seed)
+    assert_close(ours, jd.PCGradWeighting()(g))
+
+
+@pytest.mark.parametrize("tasks", [2, 3, 5])
+@pytest.mark.parametrize("c", [0.2, 0.4, 0.8])
+def test_cagrad_weights_match_torchjd_up_to_the_authors_rescaling(tasks, c):
+    # The book follows the authors' code and divides the update by 1 + c²; TorchJD does not. Otherwise they agree.
+    g = random_gramian(tasks, seed=tasks)
+    assert_close(cagrad_weights(g, c) * (1 + c**2), jd.CAGradWeighting(c=c)(g), atol=1e-4, rtol=1e-4)
+
+
+def test_gramian_root_reproduces_the_gramian_and_refuses_non_square_input():
+    g = random_gramian(4, seed=0).float()
+    root = gramian_root(g)
+    assert_close(root @ root.T, g, atol=1e-3, rtol=1e-5)
+    with pytest.raises(ValueError, match="square matrix"):
+        gramian_root(torch.ones(2, 3))
+
+
+@pytest.mark.filterwarnings("ignore:.*not DPP")  # cvxpy's note on the direct TorchJD call below
+def test_nash_mtl_reads_the_same_weights_from_the_root_as_from_the_jacobian():
+    jacobian = torch.randn(3, 40, generator=torch.Generator().manual_seed(0))
+    g = jacobian @ jacobian.T
+    weighting = TorchJD(["a", "b", "c"], "Nash-MTL")
+    _, from_root = weighting(torch.ones(3, requires_grad=True), StepContext(0, 1, 10, gramian=lambda: g))
+    assert_close(from_root, jd.NashMTL(n_tasks=3).weighting(jacobian), atol=1e-4, rtol=1e-4)
+
+
+def test_weights_objective_and_loss_only_rlw():
+    g = random_gramian(3, seed=1).float()
+    losses = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    objective, w = TorchJD(["a", "b", "c"], "UPGrad")(losses, StepContext(0, 1, 10, gramian=lambda: g))
+    assert_close(w, jd.UPGradWeighting()(g))
+    assert_close(objective, (w * losses).sum())
+    rlw = TorchJD(["a", "b", "c"], "RLW")
+    assert rlw.gradients is None  # no task gradients: fit builds no Gramian for it
+    _, w = rlw(losses, StepContext(0, 1, 10))
+    assert (w > 0).all() and abs(float(w.sum()) - 1) < 1e-6  # a softmax of normal draws
+
+
+def test_bad_arguments_get_one_clear_error():
+    with pytest.raises(ValueError, match="unknown TorchJD method 'GradNormal'"):
+        TorchJD(["a", "b"], "GradNormal")
+    with pytest.raises(ValueError, match="gradients must be 'shared' or 'representation'"):
+        TorchJD(["a", "b"], "UPGrad", gradients="last")
+    with pytest.raises(ValueError, match="expects 2 losses"):
+        TorchJD(["a", "b"], "UPGrad")(torch.ones(3), StepContext(0, 1, 10, gramian=lambda: torch.eye(3)))
+    with pytest.raises(ValueError, match="needs task gradients"):
+        TorchJD(["a", "b"], "IMTL-G")(torch.ones(2), StepContext(0, 1, 10))
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_trains_through_fit(method):
+    tasks = [mu.digit_task(), mu.parity_task()]
+    images = torch.randint(0, 256, (64, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    digits = torch.arange(64) % 10
+    data = mu.TaskData(images, {"digit": digits, "parity": digits % 2})
+    mu.seed_everything(0)
+    model = mu.HardSharingNet.for_tasks(tasks)
+    before = [p.detach().clone() for p in model.trunk.parameters()]
+    history = mu.fit(model, tasks, data, recipe=mu.Recipe(epochs=1, batch_size=32), seed=0, progress=False,
+                     weighting=TorchJD(tasks, method))
+    assert len(history.records) == 1
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.trunk.parameters()))
