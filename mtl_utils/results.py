@@ -1,24 +1,26 @@
 """Each chapter's headline results on disk, so that the closing chapter reads them instead of copying numbers.
 
 A chapter ends with ``save("07_task_weighting", results, config=..., seeds=...)``: one small JSON file per chapter in
-``results_dir()``, with the configuration, the seeds, the torch version, a hash of each ``mtl_utils`` module and a
-hash of the chapter's code cells. ``load`` refuses a file that is missing or stale (made by other ``mtl_utils`` code, by
-an edited chapter, or with other seeds) with an error that says which notebook to run, so the closing chapter can
-never show an old number silently. A module added to the package after a file was saved does not make it stale: code
-that did not exist cannot have made the result, and a module that uses it changes in the same edit.
+``results_dir()``, with the configuration, the seeds, the torch version, a hash of each ``mtl_utils`` module the
+chapter had imported and a hash of the chapter's code cells. ``load`` refuses a file that is missing or stale (made by
+other ``mtl_utils`` code, by an edited chapter, or with other seeds) with an error that says which notebook to run, so
+the closing chapter can never show an old number silently. Editing a module the chapter never imported, or adding a
+new one, does not make its results stale: that code cannot have made them. (The chapters import what they use at the
+top; the worker processes of ``mtl_utils.parallel`` are forked from the chapter's process, with its modules.)
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
-from .cache import module_hashes
+from .cache import PACKAGE_DIR, module_hashes
 from .mnist import write_atomic
 
 
@@ -43,6 +45,17 @@ def notebook_hash(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def loaded_module_hashes() -> dict[str, str]:
+    """The hash of each ``mtl_utils`` module this process has imported (by its path in the package, ``"train.py"``)."""
+    now = module_hashes()
+    loaded = set()
+    for module in list(sys.modules.values()):
+        path = Path(getattr(module, "__file__", None) or "/").resolve()
+        if path.is_relative_to(PACKAGE_DIR):
+            loaded.add(path.relative_to(PACKAGE_DIR).as_posix())
+    return {name: now[name] for name in sorted(loaded) if name in now}
+
+
 def _check_name(chapter: str) -> None:
     if not chapter or Path(chapter).name != chapter or chapter.endswith(".ipynb"):
         raise ValueError(f"chapter must be a notebook's name without folder or suffix, e.g. '07_task_weighting'; "
@@ -61,7 +74,7 @@ def save(chapter: str, results: Mapping, *, config: Mapping, seeds: Sequence[int
         raise ValueError(f"no results to save for {chapter!r}")
     notebook = Path(notebook_dir or Path.cwd()) / f"{chapter}.ipynb"
     record = {"chapter": chapter, "results": results, "config": config, "seeds": [int(s) for s in seeds],
-              "mtl_utils_modules": module_hashes(), "torch": torch.__version__.split("+")[0],
+              "mtl_utils_modules": loaded_module_hashes(), "torch": torch.__version__.split("+")[0],
               "notebook": notebook_hash(notebook) if notebook.exists() else None,
               "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     try:
@@ -77,8 +90,8 @@ def save(chapter: str, results: Mapping, *, config: Mapping, seeds: Sequence[int
 def load(chapter: str, *, seeds: Sequence[int] | None = None, notebook_dir: Path | None = None) -> dict:
     """The record ``save`` wrote for ``chapter``, after checking that it is current; raise otherwise.
 
-    Current means: made by the present version of every ``mtl_utils`` module that existed then (modules added since
-    do not count), with this torch version, by the chapter's present code (``<notebook_dir>/<chapter>.ipynb``, in the
+    Current means: made by the present version of every ``mtl_utils`` module the chapter had imported (others do not
+    count), with this torch version, by the chapter's present code (``<notebook_dir>/<chapter>.ipynb``, in the
     working directory by default, must exist) and, if ``seeds`` is given, with those seeds.
     """
     _check_name(chapter)

@@ -1,5 +1,7 @@
 """mtl_utils.results: a chapter's saved results load back, and missing or stale ones fail loudly."""
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -59,13 +61,18 @@ def test_other_mtl_utils_source_or_seeds_are_stale(book):
         results.load("07_demo")
 
 
-def test_modules_added_later_keep_results_current_and_removed_ones_do_not(book, monkeypatch):
+def test_only_the_imported_modules_are_recorded_and_others_may_change(book, monkeypatch):
+    fresh = subprocess.run([sys.executable, "-c", "from mtl_utils import results; print(*results.loaded_module_hashes())"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert {"results.py", "cache.py", "__init__.py"} <= set(fresh)  # what importing the module imports
+    assert "distributed.py" not in fresh and "torchjd_weighting.py" not in fresh  # never imported in that process
     path = results.save("07_demo", {"a": 1}, config={}, seeds=[0])
+    assert set(json.loads(path.read_text())["mtl_utils_modules"]) == set(results.loaded_module_hashes())
     now = results.module_hashes()
-    monkeypatch.setattr(results, "module_hashes", lambda: {**now, "newer.py": "0123456789abcdef"})
-    assert results.load("07_demo")["results"] == {"a": 1}
+    monkeypatch.setattr(results, "module_hashes", lambda: {**now, "distributed.py": "0" * 16, "newer.py": "1" * 16})
+    assert results.load("07_demo")["results"] == {"a": 1}  # a module it never imported changed, one was added
     record = json.loads(path.read_text())
-    record["mtl_utils_modules"]["retired.py"] = "0123456789abcdef"  # a module that existed then and is gone now
+    record["mtl_utils_modules"]["retired.py"] = "0123456789abcdef"  # a module it used, removed since
     path.write_text(json.dumps(record))
     with pytest.raises(results.StaleResultsError, match=r"retired.py changed or removed"):
         results.load("07_demo")
