@@ -21,7 +21,8 @@ from .scenes import CLASSES, Scenes
 from .tasks import Task
 
 __all__ = ["segmentation_loss", "depth_loss", "normal_loss", "segmentation_metrics", "depth_metrics",
-           "normal_metrics", "METRICS", "LOWER_IS_BETTER", "scores", "dense_tasks"]
+           "normal_metrics", "pixel_accuracy", "negative_abs_error", "within_30", "METRICS", "LOWER_IS_BETTER", "scores",
+           "dense_tasks"]
 
 #: The seven metrics, per task, in the order of the published tables.
 METRICS = {"segmentation": ("mIoU", "pixel acc"), "depth": ("abs err", "rel err"),
@@ -112,19 +113,45 @@ def scores(outputs: Mapping[str, torch.Tensor], data: Scenes) -> dict[str, float
     return result
 
 
+def _label(scenes: Scenes) -> torch.Tensor:
+    return scenes.label
+
+
+def _depth(scenes: Scenes) -> torch.Tensor:
+    return scenes.depth
+
+
+def _normal(scenes: Scenes) -> torch.Tensor:
+    return scenes.normal
+
+
+def pixel_accuracy(logits: torch.Tensor, label: torch.Tensor) -> float:
+    """Share of labelled pixels whose arg-max class is right."""
+    return segmentation_metrics(logits, label)["pixel acc"]
+
+
+def negative_abs_error(output: torch.Tensor, depth: torch.Tensor) -> float:
+    """Minus the mean absolute depth error (so that higher is better)."""
+    return -depth_metrics(output, depth)["abs err"]
+
+
+def within_30(output: torch.Tensor, normal: torch.Tensor) -> float:
+    """Share of labelled pixels whose normal is within 30° of the truth."""
+    return normal_metrics(output, normal)["within 30"]
+
+
 def dense_tasks(num_classes: int = len(CLASSES)) -> list[Task]:
     """The three tasks as ``Task`` objects; their ``label_fn`` reads the labels from a ``Scenes``.
 
     The metric that ``fit`` records per epoch is pixel accuracy, the negative absolute depth error and the share of
-    normals within 30° (higher is better for each, as ``Task`` asks); ``scores`` gives all seven.
+    normals within 30° (higher is better for each, as ``Task`` asks); ``scores`` gives all seven. The functions are
+    defined at module level, so the tasks (and networks that hold them) can be pickled.
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes must be an int of at least 2, got {num_classes!r}")
     return [
-        Task("segmentation", num_classes, lambda s: s.label, loss=segmentation_loss,
-             metric=lambda o, t: segmentation_metrics(o, t)["pixel acc"], metric_name="pixel_acc"),
-        Task("depth", 1, lambda s: s.depth, loss=depth_loss,
-             metric=lambda o, t: -depth_metrics(o, t)["abs err"], metric_name="neg_abs_err"),
-        Task("normal", 3, lambda s: s.normal, loss=normal_loss,
-             metric=lambda o, t: normal_metrics(o, t)["within 30"], metric_name="within_30"),
+        Task("segmentation", num_classes, _label, loss=segmentation_loss, metric=pixel_accuracy,
+             metric_name="pixel_acc"),
+        Task("depth", 1, _depth, loss=depth_loss, metric=negative_abs_error, metric_name="neg_abs_err"),
+        Task("normal", 3, _normal, loss=normal_loss, metric=within_30, metric_name="within_30"),
     ]

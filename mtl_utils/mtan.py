@@ -89,11 +89,12 @@ def _run(stages: nn.ModuleList, x: torch.Tensor, first: int) -> torch.Tensor:
 class _DenseBase(nn.Module):
     def __init__(self, tasks: Sequence[Task], width: int, in_channels: int) -> None:
         super().__init__()
-        self.tasks = check_tasks(tasks)
+        tasks = check_tasks(tasks)
+        self.task_names = [t.name for t in tasks]  # names only: the network pickles without the tasks' functions
         self.widths = _widths(width)
         if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
             raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
-        self.heads = nn.ModuleDict({t.name: Head(self.widths[-1], t.num_outputs) for t in self.tasks})
+        self.heads = nn.ModuleDict({t.name: Head(self.widths[-1], t.num_outputs) for t in tasks})
 
     @staticmethod
     def _check_input(x: torch.Tensor) -> None:
@@ -106,7 +107,7 @@ class SingleTaskNets(_DenseBase):
 
     def __init__(self, tasks: Sequence[Task], width: int = 16, in_channels: int = 1) -> None:
         super().__init__(tasks, width, in_channels)
-        self.nets = nn.ModuleDict({t.name: _stages(0, 5, self.widths, in_channels) for t in self.tasks})
+        self.nets = nn.ModuleDict({t.name: _stages(0, 5, self.widths, in_channels) for t in tasks})
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         self._check_input(x)
@@ -119,7 +120,7 @@ class SplitDecoderNet(_DenseBase):
     def __init__(self, tasks: Sequence[Task], width: int = 16, in_channels: int = 1) -> None:
         super().__init__(tasks, width, in_channels)
         self.trunk = _stages(0, 3, self.widths, in_channels)
-        self.decoders = nn.ModuleDict({t.name: _stages(3, 5, self.widths, in_channels) for t in self.tasks})
+        self.decoders = nn.ModuleDict({t.name: _stages(3, 5, self.widths, in_channels) for t in tasks})
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         self._check_input(x)
@@ -171,7 +172,7 @@ class MTAN(_DenseBase):
         w = self.widths
         self.trunk = _stages(0, 5, w, in_channels)
         self.attention = nn.ModuleDict({t.name: nn.ModuleList(
-            [Attention(w[0], w[0])] + [Attention(2 * w[s], w[s]) for s in range(1, 5)]) for t in self.tasks})
+            [Attention(w[0], w[0])] + [Attention(2 * w[s], w[s]) for s in range(1, 5)]) for t in tasks})
         self.bridges = nn.ModuleList(conv_block(w[s], w[s + 1]) for s in range(4))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -94,3 +94,12 @@ def test_errors():
         mtan.SplitDecoderNet(TASKS, 4)(torch.zeros(1, 1, 10, 8))
     with pytest.raises(ValueError, match="need at least one task"):
         mtan.SingleTaskNets([])
+
+
+def test_networks_and_tasks_pickle():
+    """side_by_side sends trained networks back from worker processes by pickling them."""
+    import pickle
+
+    net = mtan.MTAN(TASKS, 4)
+    assert pickle.loads(pickle.dumps(net)).task_names == ["segmentation", "depth", "normal"]
+    assert [t.name for t in pickle.loads(pickle.dumps(TASKS))] == net.task_names
