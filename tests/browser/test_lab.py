@@ -179,6 +179,14 @@ def _code_cells(browser) -> list[dict]:
                 mime: out.getAttribute('data-mime-type') || '', text: out.innerText}))}));""")
 
 
+def _markdown_cells(browser) -> list[str]:
+    """The text a reader sees in every rendered markdown cell (what a closed dropdown hides is not included)."""
+    return browser.execute_script("""
+        return Array.from(document.querySelectorAll('.jp-Notebook .jp-MarkdownCell')).map(cell => {
+            const out = cell.querySelector('.jp-MarkdownOutput') || cell;
+            return out.innerText;});""")
+
+
 def _kernel_status(browser) -> str:
     return browser.execute_script(
         "return Array.from(document.querySelectorAll('.jp-StatusBar-Widget')).map(w => w.innerText).join(' ')")
@@ -222,7 +230,7 @@ def ran(lab, browser):
             lambda b: finished(b) and (time.sleep(1) or finished(b)),  # idle for a second, not between two cells
             message=f"the kernel did not finish Run All within {RUN_WAIT} s")
         print(f"Run All Cells finished after {time.monotonic() - start:.0f} s")
-        return {"cells": _code_cells(browser),
+        return {"cells": _code_cells(browser), "markdown": _markdown_cells(browser),
                 "progress_seen": browser.execute_script("return window.mtlProgressSeen"),
                 "console": [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"],
                 "performance": browser.get_log("performance")}
@@ -253,3 +261,15 @@ def test_progress_bar_is_a_widget_and_leaves_a_clean_output(ran):
 def test_no_request_leaves_localhost(ran):
     remote = chromium.remote_requests(ran["performance"])
     assert not remote, "requests outside localhost:\n" + "\n".join(remote)
+
+
+def test_the_books_markup_renders_and_solutions_stay_closed(ran):
+    # jupyterlab-myst renders the book's MyST: no directive shows as raw text, and a solution's body stays hidden
+    # until the reader opens it.
+    text = "\n".join(ran["markdown"])
+    for raw in ("```{exercise}", "```{solution}", ":label:", ":class: dropdown", "{footcite}", "{doc}"):
+        assert raw not in text, f"{raw!r} shows as raw text in JupyterLab"
+    nb = json.loads(CHAPTER.read_text())
+    solution = next("".join(c["source"]) for c in nb["cells"] if "```{solution}" in "".join(c["source"]))
+    body = solution.split(":class: dropdown", 1)[1].strip().split("\n")[0][:60]
+    assert body and body not in text, f"the solution's first line is visible before it is opened: {body!r}"
