@@ -43,7 +43,10 @@ test: data
 	MTL_RESULTS_DIR=$(abspath $(TEST_RESULTS)) $(PY) -m pytest --nbval-lax --nbval-current-env $(CLOSING)
 	mkdir -p _build && $(PY) tests/committed_config.py > _build/_config_committed.yml
 	$(JB) build . --builder html -W -n --keep-going --config _build/_config_committed.yml
-	$(PY) -m pytest tests/browser
+	$(PY) -m pytest tests/browser --ignore=tests/browser/test_student.py
+	$(PY) tools/student.py _build/student --html
+	$(PY) -m pytest tests/browser/test_student.py
+	MTL_BOOK_HTML=$(abspath _build/student/html) $(PY) -m pytest tests/browser/test_links.py
 	@echo "All tests passed. Book built from the committed outputs: _build/html/index.html"
 
 # For authors: re-run every notebook in place, in book order, so that its committed outputs are fresh. A cell that
@@ -68,7 +71,7 @@ lab: install
 
 # For instructors: every notebook without its solutions (solution blocks and cells tagged `solution`), outputs cleared.
 student: install
-	$(PY) tools/student.py _build/student
+	$(PY) tools/student.py _build/student --html
 
 # The chapters whose headline results (book/results/*.json) the closing chapter reads, run in book order. Their
 # executed copies go to _build/executed/; the committed notebooks are left as they are.

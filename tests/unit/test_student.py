@@ -44,6 +44,23 @@ def test_solution_blocks_with_nested_fences_are_removed():
     assert "answer" not in out.cells[0].source and "Do it." in out.cells[0].source and "After." in out.cells[0].source
 
 
+def test_answers_and_solutions_leave_markdown_pages():
+    page = ("# Questions\n\n```{admonition} Question 1.1\nWhy?\n```\n````{dropdown} Answer\nBecause.\n\n"
+            "```python\nx = 1\n```\n````\n\n```{admonition} Question 1.2\nHow?\n```\n"
+            "```{dropdown} Answer\nThus.\n```\n\n```{dropdown} Details\nKept.\n```\n")
+    out = student.strip_answers(page)
+    assert "Because" not in out and "Thus" not in out and "x = 1" not in out
+    assert "Why?" in out and "How?" in out and "Kept." in out  # the questions and other dropdowns stay
+
+
+def test_the_html_edition_keeps_outputs_but_not_solution_cells():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("answer = 42", metadata={"tags": ["solution"]}),
+        nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output("stream", text="1\n")])])
+    out = student.strip_solutions(nb, keep_outputs=True)
+    assert [c.source for c in out.cells] == ["print(1)"] and out.cells[0].outputs[0]["text"] == "1\n"
+
+
 def test_chapter_one_runs_up_to_the_exercises(written, monkeypatch):
     monkeypatch.setenv("MTL_PROGRESS", "0")
     nb = nbformat.read(written / "01_why_multitask.ipynb", as_version=4)
