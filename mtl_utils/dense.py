@@ -4,8 +4,9 @@ Three tasks share one image and differ in everything else: segmentation (cross-e
 depth (L1 on the valid pixels; absolute and relative error) and surface normals (1 − cosine; mean and median angle
 error, and the share of pixels within 11.25°, 22.5° and 30°). The definitions follow LibMTL's ``examples/nyu/utils.py``
 (Lin and Zhang 2023), written afresh: unlabelled pixels are −1 for segmentation and 0 (all channels) for depth and
-normals, and are left out of every loss and metric. One difference: mIoU averages over the classes that occur in the
-truth or the prediction (LibMTL's mean is over all classes and is NaN if one never occurs).
+normals, and are left out of every loss and metric. Two differences: mIoU averages over the classes that occur in the
+truth or the prediction (LibMTL's mean is over all classes and is NaN if one never occurs), and a pixel is unlabelled
+when all its channels are 0 (LibMTL tests that they *sum* to 0, which also drops the rare valid normals that do).
 
 Each task is a ``mtl_utils.tasks.Task``, so ``mtl_utils.train.fit`` trains dense networks as it trains the others.
 Its ``metric`` (recorded by ``fit`` per epoch) is one of the task's metrics; ``scores`` computes all seven.
