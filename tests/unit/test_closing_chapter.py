@@ -12,7 +12,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 BOOK = Path(__file__).resolve().parents[2] / "book"
-CLOSING = BOOK / "12_when_mtl_pays_off.ipynb"
+CLOSING = BOOK / "15_when_mtl_pays_off.ipynb"
 
 
 def run_until_results_load(results_dir: Path, monkeypatch) -> None:
