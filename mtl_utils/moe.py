@@ -146,7 +146,11 @@ class MMoE(_SharedExperts):
 
 class CGC(_Mixture):
     """``shared_experts`` experts for all tasks plus ``task_experts`` per task; task t's gate mixes
-    ``[its own experts, then the shared ones]``."""
+    ``[its own experts, then the shared ones]``.
+
+    Both counts must be at least 1, on purpose: with no shared experts the tasks share nothing (one separate mixture
+    per task), and with no own experts CGC is MMoE; build those directly.
+    """
 
     def __init__(self, tasks: Sequence[str], in_dim: int = 100, shared_experts: int = 4, task_experts: int = 2,
                  expert_hidden: int = 16, tower_hidden: int = 8) -> None:

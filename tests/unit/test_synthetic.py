@@ -11,6 +11,9 @@ def test_cosine_between_task_weights_is_p_and_norm_is_c(p):
     cos = float(w[0] @ w[1] / (w[0].norm() * w[1].norm()))
     assert cos == pytest.approx(p, abs=1e-12)
     assert w.norm(dim=1).tolist() == pytest.approx([2.5, 2.5], abs=1e-12)
+    data = make_tasks(50, p, d=100, c=2.5, seed=3)  # and the weights make_tasks returns with its data
+    cos = float(data.w[0] @ data.w[1] / (data.w[0].norm() * data.w[1].norm()))
+    assert cos == pytest.approx(p, abs=1e-12) and data.w.norm(dim=1).tolist() == pytest.approx([2.5, 2.5], abs=1e-12)
 
 
 def test_labels_follow_the_formula_by_hand():
