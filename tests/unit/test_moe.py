@@ -81,7 +81,8 @@ def test_experts_init_like_linear_and_batched_equals_loop():
     (lambda: MMoE([]), "tasks"), (lambda: MMoE(["a", "a"]), "tasks"), (lambda: OMoE(["a"], num_experts=0), "num_experts"),
     (lambda: SharedBottom(["a"], width=0), "width"), (lambda: CGC(["a"], task_experts=0), "task_experts"),  # intentional, see CGC
     (lambda: CGC(["a"], shared_experts=-1), "shared_experts"),
-    (lambda: CGC(["a"], shared_experts=0), "shared_experts"),  # intentional: no shared experts is no sharing (lambda: Experts(0, 2, 2), "in_dim"),
+    (lambda: CGC(["a"], shared_experts=0), "shared_experts"),  # intentional: no shared experts is no sharing
+    (lambda: Experts(0, 2, 2), "in_dim"),
     (lambda: MMoE(["a"], expert_hidden=1.5), "hidden"), (lambda: shared_bottom_width(0), "target_parameters")])
 def test_bad_input_gets_one_clear_error(make, word):
     with pytest.raises(ValueError, match=word):
