@@ -9,7 +9,7 @@ truth or the prediction (LibMTL's mean is over all classes and is NaN if one nev
 when all its channels are 0 (LibMTL tests that they *sum* to 0, which also drops the rare valid normals that do).
 
 Each task is a ``mtl_utils.tasks.Task``, so ``mtl_utils.train.fit`` trains dense networks as it trains the others.
-Its ``metric`` (recorded by ``fit`` per epoch) is one of the task's metrics; ``scores`` computes all seven.
+Its ``metric`` (recorded by ``fit`` per epoch) is one of the task's metrics; ``scores`` computes all nine.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ __all__ = ["segmentation_loss", "depth_loss", "normal_loss", "segmentation_metri
            "normal_metrics", "pixel_accuracy", "negative_abs_error", "within_30", "METRICS", "LOWER_IS_BETTER", "scores",
            "dense_tasks"]
 
-#: The seven metrics, per task, in the order of the published tables.
+#: The nine metrics (2 + 2 + 5), per task, in the order of the published tables.
 METRICS = {"segmentation": ("mIoU", "pixel acc"), "depth": ("abs err", "rel err"),
            "normal": ("mean angle", "median angle", "within 11.25", "within 22.5", "within 30")}
 #: The metrics where lower is better (the sign convention of ``mtl_utils.stats.delta_m``).
@@ -145,7 +145,7 @@ def dense_tasks(num_classes: int = len(CLASSES)) -> list[Task]:
     """The three tasks as ``Task`` objects; their ``label_fn`` reads the labels from a ``Scenes``.
 
     The metric that ``fit`` records per epoch is pixel accuracy, the negative absolute depth error and the share of
-    normals within 30° (higher is better for each, as ``Task`` asks); ``scores`` gives all seven. The functions are
+    normals within 30° (higher is better for each, as ``Task`` asks); ``scores`` gives all nine. The functions are
     defined at module level, so the tasks (and networks that hold them) can be pickled.
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:

@@ -1,4 +1,4 @@
-"""Tests for mtl_utils.dense: the dense losses and the seven metrics on hand-computed cases."""
+"""Tests for mtl_utils.dense: the dense losses and the nine metrics on hand-computed cases."""
 import math
 
 import numpy as np
@@ -97,3 +97,47 @@ def test_errors_name_the_problem():
         dense.scores({}, {"label": None})
     with pytest.raises(ValueError, match="num_classes must be an int of at least 2"):
         dense.dense_tasks(1)
+
+
+def test_normal_mask_tests_every_channel_not_their_sum():
+    """The documented difference from LibMTL: a valid normal whose channels sum to 0 is kept, not dropped."""
+    r = 1 / math.sqrt(2)
+    normal = torch.tensor([r, -r, 0.0]).view(1, 3, 1, 1).repeat(1, 1, 1, 3)  # channels sum to 0, yet a unit normal
+    normal[..., 2] = 0  # really missing: every channel 0
+    pred = torch.zeros(1, 3, 1, 3)
+    pred[0, :, 0, 0] = torch.tensor([r, -r, 0.0])  # right: 0°
+    pred[0, :, 0, 1] = torch.tensor([r, r, 0.0])  # perpendicular: 90°
+    pred[0, :, 0, 2] = torch.tensor([1.0, 0.0, 0.0])
+    m = dense.normal_metrics(pred, normal)
+    assert m["mean angle"] == pytest.approx(45.0, abs=1e-3)  # both sum-zero pixels count, the missing one does not
+    assert dense.normal_loss(pred, normal).item() == pytest.approx(0.5, abs=1e-6)
+    libmtl_mask = normal.sum(dim=1).ne(0)  # LibMTL's test would drop all three pixels here
+    assert not libmtl_mask.any() and dense._valid(normal).tolist() == [[[True, True, False]]]
+
+
+def test_nyuv2_layout_feeds_thirteen_class_tasks_and_scores(tmp_path):
+    """load_nyuv2's output (13 classes, −1 labels, missing depth) goes through dense_tasks(13), TaskData and scores."""
+    from mtl_utils.data import TaskData
+    from mtl_utils.scenes import load_nyuv2
+
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        depth = rng.uniform(0.5, 9, (8, 8, 1)).astype(np.float32)
+        depth[0, 0] = 0
+        normal = rng.normal(size=(8, 8, 3)).astype(np.float32)
+        normal /= np.linalg.norm(normal, axis=-1, keepdims=True)
+        normal[1, 1] = 0
+        label = rng.integers(-1, 13, (8, 8)).astype(np.float32)
+        for part, a in zip(("image", "label", "depth", "normal"),
+                           (rng.uniform(0, 1, (8, 8, 3)).astype(np.float32), label, depth, normal)):
+            (tmp_path / "val" / part).mkdir(parents=True, exist_ok=True)
+            np.save(tmp_path / "val" / part / f"{i}.npy", a)
+    s = load_nyuv2(tmp_path, "val")
+    tasks = dense.dense_tasks(13)
+    data = TaskData.from_split(s, tasks)
+    assert tuple(data.targets["segmentation"].shape) == (2, 8, 8)
+    logits = torch.nn.functional.one_hot(s.label.clamp_min(0), 13).permute(0, 3, 1, 2).float()
+    m = dense.scores({"segmentation": logits, "depth": s.depth, "normal": s.normal}, s)
+    assert m["mIoU"] == 1 and m["pixel acc"] == 1 and m["abs err"] == 0  # the −1 and 0 pixels are left out
+    assert m["mean angle"] == pytest.approx(0, abs=0.05) and list(m) == [k for t in dense.METRICS.values() for k in t]
+    assert tasks[0].loss(logits * 50, s.label).item() < 1e-6
