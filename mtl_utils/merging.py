@@ -64,7 +64,7 @@ def task_vector(finetuned: StateDict, pretrained: StateDict) -> dict[str, torch.
 
 
 def _scaled_sum(pretrained: StateDict, vector: StateDict, lam: float) -> dict[str, torch.Tensor]:
-    if not isinstance(lam, (int, float)) or not math.isfinite(lam):
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam):
         raise ValueError(f"lam must be a finite number, got {lam!r}")
     return {k: pretrained[k].detach() + lam * vector[k] for k in pretrained}
 
@@ -78,7 +78,7 @@ def average(states: Sequence[StateDict]) -> dict[str, torch.Tensor]:
 def interpolate(a: StateDict, b: StateDict, alpha: float) -> dict[str, torch.Tensor]:
     """(1 − α)·a + α·b: the point at ``alpha`` on the straight line from ``a`` (α = 0) to ``b`` (α = 1)."""
     check_compatible([a, b], "[a, b]")
-    if not isinstance(alpha, (int, float)) or not math.isfinite(alpha):
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha):
         raise ValueError(f"alpha must be a finite number, got {alpha!r}")
     return {k: (1 - alpha) * a[k].detach() + alpha * b[k].detach() for k in a}
 
@@ -97,7 +97,7 @@ def task_arithmetic(pretrained: StateDict, vectors: Sequence[StateDict], lam: fl
 
 def negate(pretrained: StateDict, vector: StateDict, lam: float) -> dict[str, torch.Tensor]:
     """θ_pre − λ τ: move *away* from what one fine-tune learned, to make the network forget that task (λ ≥ 0)."""
-    if not isinstance(lam, (int, float)) or not lam >= 0:
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam >= 0:
         raise ValueError(f"lam must be a non-negative number (the sign is the negation's), got {lam!r}")
     return task_arithmetic(pretrained, [vector], -lam)
 

@@ -107,3 +107,15 @@ def test_bad_lambda_and_alpha():
         merging.negate(_state(1.0), _state(1.0), -1.0)
     with pytest.raises(ValueError, match="alpha must be a finite number"):
         merging.interpolate(_state(1.0), _state(2.0), float("nan"))
+
+
+def test_booleans_are_not_numbers_for_lam_and_alpha():
+    """True would silently act as 1: every scale rejects it, as ties_vector rejects k=True."""
+    with pytest.raises(ValueError, match="lam must be a finite number"):
+        merging.task_arithmetic(_state(1.0), [_state(1.0)], True)
+    with pytest.raises(ValueError, match="lam must be a finite number"):
+        merging.ties(_state(1.0), [_state(1.0)], 50, True)
+    with pytest.raises(ValueError, match="lam must be a non-negative"):
+        merging.negate(_state(1.0), _state(1.0), True)
+    with pytest.raises(ValueError, match="alpha must be a finite number"):
+        merging.interpolate(_state(1.0), _state(2.0), False)
