@@ -22,8 +22,8 @@ import torch
 
 __all__ = ["DEFAULTS", "SyntheticTasks", "task_weights", "make_tasks", "label_correlation"]
 
-#: The generator's free constants (see the module docstring for their source): scale c, number of sines m and the
-#: noise standard deviation; α_k = k and β_k = (k − 1)², k = 1…m, follow from m.
+#: The generator's free constants, whose source the module docstring gives. They are the scale c, the number of sines
+#: m and the noise standard deviation; α_k = k and β_k = (k − 1)², k = 1…m, follow from m.
 DEFAULTS: dict[str, float] = {"c": 1.0, "m": 10, "noise_std": 0.01}
 
 
