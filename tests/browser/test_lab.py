@@ -187,6 +187,13 @@ def _markdown_cells(browser) -> list[str]:
             return out.innerText;});""")
 
 
+def _glossary_reference(message: str) -> bool:
+    """jupyterlab-myst logs a ``{term}`` link as unresolved, because the glossary is on another page (notation.md);
+    Lab shows the word as plain text. Only such messages are expected; any other console error fails the test."""
+    targets = message.split("Cross reference target was not found: ")[1:]
+    return bool(targets) and all(target.startswith("term-") for target in targets)
+
+
 def _kernel_status(browser) -> str:
     return browser.execute_script(
         "return Array.from(document.querySelectorAll('.jp-StatusBar-Widget')).map(w => w.innerText).join(' ')")
@@ -232,7 +239,8 @@ def ran(lab, browser):
         print(f"Run All Cells finished after {time.monotonic() - start:.0f} s")
         return {"cells": _code_cells(browser), "markdown": _markdown_cells(browser),
                 "progress_seen": browser.execute_script("return window.mtlProgressSeen"),
-                "console": [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"],
+                "console": [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"
+                            and not _glossary_reference(e["message"])],
                 "performance": browser.get_log("performance")}
     finally:
         browser.save_screenshot(str(SHOTS / "lab_01_why_multitask.png"))
