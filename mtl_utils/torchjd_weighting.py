@@ -4,7 +4,8 @@ TorchJD (``torchjd`` on PyPI, MIT licence) implements many multi-task methods in
 uses: the Gramian ``G = J Jᵀ`` of the task gradients in, one weight per task out. ``TorchJD`` wraps one of them as a
 ``Weighting``, so that ``fit(model, tasks, data, weighting=TorchJD(tasks, "UPGrad"))`` trains with it, and the book
 does not re-implement what a well-kept library already provides. The update on the shared parameters is
-``Σ_t w_t ∇L_t``, as for the book's own gradient methods (see ``mtl_utils.weighting`` for how heads are treated).
+``Σ_t w_t ∇L_t``, as for the book's own gradient methods (see ``mtl_utils.weighting`` for how heads are treated:
+``heads="own"`` gives each head its own unweighted gradient, as TorchJD's ``mtl_backward`` does).
 
 Two of TorchJD's weightings read a matrix with one row per task rather than its Gramian: Nash-MTL and the random
 weights of RLW. For them the wrapper passes a square root ``M`` of the Gramian (``M Mᵀ = G``, from its
@@ -57,9 +58,10 @@ class TorchJD(Weighting):
 
     ``gradients`` is where the task gradients are taken: ``"shared"`` (the shared trunk's parameters, as the methods'
     papers define them) or ``"representation"`` (the trunk's output, cheaper, as MGDA-UB does). RLW ignores it.
+    ``heads``: ``"weighted"`` or ``"own"`` (see ``mtl_utils.weighting``); RLW, a loss-only method, weights its heads.
     """
 
-    def __init__(self, tasks: Sequence, method: str, gradients: str = "shared") -> None:
+    def __init__(self, tasks: Sequence, method: str, gradients: str = "shared", heads: str = "weighted") -> None:
         super().__init__(tasks)
         if method not in METHODS:
             raise ValueError(f"unknown TorchJD method {method!r}; choose one of {sorted(METHODS)}")
@@ -69,9 +71,13 @@ class TorchJD(Weighting):
         build, self._reads_matrix = METHODS[method]
         self.jd_weighting = build(len(self.task_names))
         self.gradients = None if method in _LOSS_ONLY else gradients
+        if self.gradients is None and heads != "weighted":
+            raise ValueError(f"{method} looks at losses only, so its heads are weighted; heads='own' needs a gradient "
+                             "method")
+        self._set_heads(heads)
 
     def extra_repr(self) -> str:
-        return f"method={self.method!r}, gradients={self.gradients!r}"
+        return f"method={self.method!r}, gradients={self.gradients!r}, heads={self.heads!r}"
 
     def forward(self, losses: Tensor, ctx: StepContext) -> tuple[Tensor, Tensor]:
         self._check(losses, ctx)

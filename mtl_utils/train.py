@@ -221,7 +221,9 @@ def fit(
 
     ``weighting`` (a ``mtl_utils.weighting.Weighting``) replaces the fixed ``weights``: at every step it turns the
     vector of task losses into the objective (see that module for the methods and how heads are treated). Its
-    parameters (learned weights) are optimized with the model's. Methods that need task gradients take the shared
+    parameters (learned weights) are optimized with the model's. With ``weighting.heads == "own"`` the shared
+    parameters get the combined update and the other parameters (the heads) get ``Σ_t ∇L_t``; a weighting that
+    ``needs_after_step`` (FAMO) gets the same batch's losses after each update. Methods that need task gradients take the shared
     parameters from ``model.shared_parameters()`` if the model defines it, else from ``model.trunk``; the last
     shared layer from ``model.last_shared_layer()``, else the last layer with parameters in ``model.trunk``; the
     shared representation is ``model.trunk``'s output.
@@ -249,9 +251,17 @@ def fit(
     steps = steps_per_epoch or math.ceil(max(len(d) for d, _ in sources) / recipe.batch_size)
     total = steps * recipe.epochs
     params = [p for p in model.parameters() if p.requires_grad]
+    # heads="own": the combined update goes to the shared parameters (and the weighting's), Σ_t L_t to the heads.
+    split = None
     if weighting is not None:
         weighting.to(device)
         params += [p for p in weighting.parameters() if p.requires_grad]
+        if weighting.heads == "own":
+            shared = _shared_parameters(model)
+            ids = {id(p) for p in shared}
+            heads = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
+            split = ([p for p in shared if p.requires_grad] + [p for p in weighting.parameters() if p.requires_grad],
+                     heads)
     opt, sched = _optimizer(params, recipe, total)
     if progress is None:
         progress = os.environ.get("MTL_PROGRESS", "1") != "0"
@@ -289,18 +299,26 @@ def fit(
                         lambda v=vector: task_gramian(v, gradient_inputs()))
                     loss, w = weighting(vector, StepContext((epoch - 1) * steps + step, epoch, steps, gramian))
                     epoch_weights.append(w.detach())
-                pen = None
+                pen, additions = None, []
                 if penalty is not None:
                     pen = penalty(model)
-                    loss = loss + pen
+                    additions.append(pen)
                 if extra_loss is not None:
                     targets = {k: v.to(device, non_blocking=True) for k, v in batches[0][1].items()}
-                    loss = loss + extra_loss(outputs, targets, (epoch - 1 + step / steps) / recipe.epochs)
+                    additions.append(extra_loss(outputs, targets, (epoch - 1 + step / steps) / recipe.epochs))
+                for addition in additions:
+                    loss = loss + addition
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                if split is None:
+                    loss.backward()
+                else:
+                    loss.backward(inputs=split[0], retain_graph=True)
+                    (sum(losses.values()) + sum(additions)).backward(inputs=split[1])
                 opt.step()
                 if sched is not None:
                     sched.step()
+                if weighting is not None and weighting.needs_after_step:
+                    weighting.after_step(_batch_losses(model, tasks, batches, sources, device))
                 terms = ([] if pen is None else [pen]) + [loss, *losses.values()]
                 step_sums = torch.stack([t.detach() for t in terms]).double()
                 sums = step_sums if sums is None else sums + step_sums
@@ -323,6 +341,20 @@ def fit(
             history.records.append(record)
     bar.close()
     return history
+
+
+@torch.no_grad()
+def _batch_losses(model: nn.Module, tasks: Sequence[Task], batches: list, sources: list, device: torch.device
+                  ) -> torch.Tensor:
+    """The step's batch scored again after the update, without gradients: the losses ``after_step`` receives."""
+    x = torch.cat([b[0] for b in batches]).to(device, non_blocking=True)
+    outputs = outputs_by_task(model(x), tasks, len(x))
+    losses, offset = {}, 0
+    for (bx, by), (_, ts) in zip(batches, sources):
+        for t in ts:
+            losses[t.name] = t.loss(outputs[t.name][offset: offset + len(bx)], by[t.name].to(device, non_blocking=True))
+        offset += len(bx)
+    return torch.stack([losses[t.name] for t in tasks])
 
 
 def _check_finite(record: Mapping[str, float], epoch: int) -> None:

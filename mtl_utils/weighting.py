@@ -9,8 +9,9 @@ saved with ``state_dict``.
 
 Two families:
 
-- **loss-only** methods (``Static``, ``Uncertainty``, ``DWA``) look at loss values only and cost nothing extra;
-- **gradient** methods (``GradNorm``, ``PCGrad``, ``MGDA``, ``CAGrad``) look at the task gradients through the
+- **loss-only** methods (``Static``, ``Uncertainty``, ``DWA``, ``FAMO``) look at loss values only and cost nothing
+  extra (FAMO scores the batch once more after the update);
+- **gradient** methods (``GradNorm``, ``PCGrad``, ``MGDA``, ``CAGrad``, ``GradientMagnitude``) look at the task gradients through the
   Gramian ``G = J Jᵀ`` (``G_ij = ⟨∇L_i, ∇L_j⟩``) over the parameters or tensor named by their ``gradients``
   attribute: ``"shared"`` (the shared trunk's parameters), ``"last_shared"`` (the last shared layer, GradNorm) or
   ``"representation"`` (the trunk's output, MGDA-UB). They cost one extra backward pass per task (through the
@@ -18,11 +19,15 @@ Two families:
   the shared parameters, ``Σ_t w_t ∇L_t``, is a linear combination of the task gradients, so they too return
   ``(w · L).sum()`` with ``w`` computed from ``G`` and treated as a constant.
 
-**Heads.** The objective is always ``Σ_t w_t L_t`` for this step's ``w``, so head ``t`` receives ``w_t ∇L_t``,
-exactly as with static weights. The loss-weighting papers do this too; PCGrad, MGDA and CAGrad were defined on the
-shared parameters and leave each head its own unweighted gradient. We weight the heads for every method because it
-keeps one rule and one backward pass; with Adam, a head's gradient scale barely matters, since the update divides
-by its running magnitude.
+**Heads.** By default (``heads="weighted"``) the objective is ``Σ_t w_t L_t`` for this step's ``w``, so head ``t``
+receives ``w_t ∇L_t``, exactly as with static weights; the loss-weighting papers do this too, and it keeps one rule
+and one backward pass. PCGrad, MGDA and CAGrad were defined on the shared parameters and leave each head its own
+unweighted gradient: ``heads="own"`` (on the gradient methods) does that, and ``fit`` then back-propagates
+``Σ_t w_t L_t`` into the shared parameters only and ``Σ_t L_t`` into the heads (the heads' backward runs twice,
+the trunk's once).
+
+**After the step.** A method that must see the losses after the update (FAMO) sets ``needs_after_step``; ``fit``
+then scores the same batch again, without gradients, and calls ``after_step(losses)``.
 """
 from __future__ import annotations
 
@@ -33,8 +38,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["StepContext", "Weighting", "Static", "Uncertainty", "DWA", "GradNorm", "PCGrad", "MGDA", "CAGrad",
-           "task_gradients", "task_gramian", "min_norm_weights", "pcgrad_weights", "cagrad_weights"]
+__all__ = ["StepContext", "Weighting", "Static", "Uncertainty", "DWA", "GradNorm", "FAMO", "PCGrad", "MGDA",
+           "CAGrad", "GradientMagnitude", "HEADS", "MGDA_NORMALIZATIONS", "task_gradients", "task_gramian", "min_norm_weights", "pcgrad_weights", "cagrad_weights"]
 
 @dataclass
 class StepContext:
@@ -149,7 +154,8 @@ def cagrad_weights(gramian: Tensor, c: float = 0.4, iterations: int = 1000, tol:
 
     Liu et al. (2021): ``g_0`` is the average gradient, ``φ = c² ‖g_0‖²``, and ``w`` minimizes
     ``F(w) = ⟨g_w, g_0⟩ + √φ ‖g_w‖`` over the simplex, with ``g_w = Σ_t w_t g_t``. ``F`` is convex in ``w``; we
-    minimize it with pairwise Frank-Wolfe and a golden-section line search, in float64 on the host. The rescaling is the
+    minimize it with pairwise Frank-Wolfe and an exact line search (``F``'s derivative along the step has a
+closed-form root, see ``line``), in float64 on the host. The rescaling is the
     authors' code's default. ``c = 0`` gives the average gradient.
     """
     if not (isinstance(c, (int, float)) and 0 <= c < float("inf")):
@@ -179,6 +185,10 @@ def cagrad_weights(gramian: Tensor, c: float = 0.4, iterations: int = 1000, tol:
     return torch.as_tensor(weights, dtype=gramian.dtype, device=gramian.device)
 
 
+HEADS = ("weighted", "own")
+MGDA_NORMALIZATIONS = ("none", "l2", "loss", "loss+")
+
+
 class Weighting(nn.Module):
     """The interface: ``forward(losses [T], ctx) -> (objective, weights [T])``. Subclasses set ``gradients``.
 
@@ -188,6 +198,10 @@ class Weighting(nn.Module):
 
     #: What the method needs the Gramian of, one of None (losses only), "shared", "last_shared" or "representation".
     gradients: str | None = None
+    #: How the heads are trained: "weighted" (head t gets w_t ∇L_t) or "own" (head t gets ∇L_t). See the module.
+    heads: str = "weighted"
+    #: Whether ``fit`` must call ``after_step`` with the batch's losses after the update.
+    needs_after_step: bool = False
 
     def __init__(self, tasks: Sequence) -> None:
         super().__init__()
@@ -204,8 +218,16 @@ class Weighting(nn.Module):
             raise ValueError(f"{type(self).__name__} needs task gradients ({self.gradients!r}), but the step context "
                              "has no gramian; let fit build it")
 
+    def _set_heads(self, heads: str) -> None:
+        if heads not in HEADS:
+            raise ValueError(f"heads must be one of {HEADS}, got {heads!r}")
+        self.heads = heads
+
     def forward(self, losses: Tensor, ctx: StepContext) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
+
+    def after_step(self, losses: Tensor) -> None:
+        """Called by ``fit`` after the update with the same batch's losses (detached), if ``needs_after_step``."""
 
 
 def _positive(name: str, value: float) -> float:
@@ -314,16 +336,69 @@ class GradNorm(Weighting):
         return (w.detach() * losses).sum() + balance, w.detach()
 
 
+class FAMO(Weighting):
+    """FAMO (Liu et al. 2023): balance the tasks' rates of improvement at the cost of one loss-only update per step.
+
+    The network sees ``Σ_t (z_t / c) log(L_t − L*_t + ε)`` with ``z = softmax(ξ)`` and ``c = Σ_t z_t / (L_t − L*_t + ε)``
+    held constant, so task ``t``'s gradient is weighted ``w_t = z_t / (c (L_t − L*_t + ε))`` (recorded as the weights;
+    ``c`` makes ``Σ_t w_t = 1``). After the update, ``after_step`` receives the same batch's new losses and
+    moves the logits ``ξ`` against ``J_softmaxᵀ δ``, with ``δ_t = log(L_t^before − L*_t + ε) − log(L_t^after − L*_t + ε)``
+    the log-improvement of each task, by Adam with learning rate ``lr`` and weight decay ``gamma`` (the paper's
+    regularizer): a task that improved less than the others gains weight. The lower bounds ``L*_t`` are 0, as in
+    the authors' code for losses that are non-negative. We follow that code (github.com/Cranial-XIX/FAMO) for the
+    re-scored batch and the defaults ``lr = 0.025``, ``gamma = 0.01``, ``ε = 1e-8``. That code also clips the shared
+    parameters' gradient to norm 1 by default; ``fit`` clips nothing, for any method, so we do not.
+    """
+
+    needs_after_step = True
+
+    def __init__(self, tasks: Sequence, lr: float = 0.025, gamma: float = 0.01, eps: float = 1e-8) -> None:
+        super().__init__(tasks)
+        lr, eps = _positive("FAMO's lr", lr), _positive("FAMO's eps", eps)
+        if not (isinstance(gamma, (int, float)) and 0 <= gamma < float("inf")):
+            raise ValueError(f"FAMO's gamma must be a finite number >= 0, got {gamma!r}")
+        self.eps = eps
+        # The logits are FAMO's own state, updated by its own optimizer in after_step, not by fit's optimizer.
+        self.logits = nn.Parameter(torch.zeros(len(self.task_names)), requires_grad=False)
+        self._optimizer = torch.optim.Adam([self.logits], lr=lr, weight_decay=float(gamma))
+        self._before: Tensor | None = None
+
+    def _shifted(self, losses: Tensor) -> Tensor:
+        if not bool((losses.detach() >= 0).all()):
+            raise ValueError(f"FAMO needs non-negative losses (its lower bound is 0), got {losses.detach().tolist()}")
+        return losses + self.eps
+
+    def forward(self, losses: Tensor, ctx: StepContext) -> tuple[Tensor, Tensor]:
+        self._check(losses, ctx)
+        shifted = self._shifted(losses)
+        z = torch.softmax(self.logits, dim=0).to(losses.dtype)
+        c = (z / shifted.detach()).sum()
+        self._before = shifted.detach()
+        return (z / c * shifted.log()).sum(), (z / (c * shifted.detach()))
+
+    def after_step(self, losses: Tensor) -> None:
+        if self._before is None:
+            raise RuntimeError("FAMO.after_step was called before a step (forward) was taken")
+        delta = self._before.log() - self._shifted(losses.detach()).log()
+        z = torch.softmax(self.logits.detach(), dim=0)
+        self.logits.grad = (z * (delta - (z * delta).sum())).to(self.logits.dtype)  # J_softmax(ξ)ᵀ δ
+        self._optimizer.step()
+        self.logits.grad = None
+        self._before = None
+
+
 class PCGrad(Weighting):
     """PCGrad (Yu et al. 2020) on the shared parameters: project away each task gradient's conflicting components.
 
-    See ``pcgrad_weights``. The random order of projections comes from a generator seeded with ``seed``.
+    See ``pcgrad_weights``. The random order of projections comes from a generator seeded with ``seed``. ``heads``:
+    see the module (the paper's treatment is ``"own"``).
     """
 
     gradients = "shared"
 
-    def __init__(self, tasks: Sequence, seed: int = 0) -> None:
+    def __init__(self, tasks: Sequence, seed: int = 0, heads: str = "weighted") -> None:
         super().__init__(tasks)
+        self._set_heads(heads)
         self.generator = torch.Generator().manual_seed(seed)
 
     def forward(self, losses: Tensor, ctx: StepContext) -> tuple[Tensor, Tensor]:
@@ -338,28 +413,74 @@ class MGDA(Weighting):
     ``gradients="representation"`` (the default, the paper's MGDA-UB) solves it on the gradients with respect to the
     shared representation, the trunk's output, which costs only the heads' backward passes; ``"shared"`` solves it
     on the shared parameters' gradients (plain MGDA). See ``min_norm_weights``.
+
+    ``normalization`` is the authors' code's option (not in the paper): each task gradient ``g_t`` is divided by
+    ``n_t`` before the min-norm problem is solved, with ``n_t = 1`` (``"none"``, the default), ``‖g_t‖`` (``"l2"``),
+    ``L_t`` (``"loss"``) or ``L_t ‖g_t‖`` (``"loss+"``); as in that code, the weights found are then applied to the
+    unnormalized losses. In Gramian terms the problem is solved on ``G_ij / (n_i n_j)``. ``heads``: see the module
+    (the paper's treatment is ``"own"``).
     """
 
-    def __init__(self, tasks: Sequence, gradients: str = "representation") -> None:
+    def __init__(self, tasks: Sequence, gradients: str = "representation", normalization: str = "none",
+                 heads: str = "weighted") -> None:
         super().__init__(tasks)
         if gradients not in ("representation", "shared"):
             raise ValueError(f"MGDA's gradients must be 'representation' or 'shared', got {gradients!r}")
+        if normalization not in MGDA_NORMALIZATIONS:
+            raise ValueError(f"MGDA's normalization must be one of {MGDA_NORMALIZATIONS}, got {normalization!r}")
         self.gradients = gradients
+        self.normalization = normalization
+        self._set_heads(heads)
 
     def forward(self, losses: Tensor, ctx: StepContext) -> tuple[Tensor, Tensor]:
         self._check(losses, ctx)
-        w = min_norm_weights(ctx.gramian())
+        gramian = ctx.gramian().detach()
+        norms = gramian.diagonal().clamp_min(0).sqrt()
+        scale = {"none": torch.ones_like(norms), "l2": norms, "loss": losses.detach(),
+                 "loss+": losses.detach() * norms}[self.normalization]
+        if not bool((scale > 0).all()):
+            raise ValueError(f"MGDA's {self.normalization!r} normalization divides by {scale.tolist()}: a task "
+                             "gradient or loss is 0")
+        w = min_norm_weights(gramian / torch.outer(scale, scale))
+        return (w * losses).sum(), w
+
+
+class GradientMagnitude(Weighting):
+    """The "magnitude only" control: ``w_t ∝ 1 / ‖∇L_t‖``, normalized to ``Σ_t w_t = 1``.
+
+    Every task then contributes a gradient of the same length, as after MGDA-UB's ``"l2"`` normalization, but the
+    directions are not combined by a min-norm solve. Set beside MGDA-UB it separates what equalizing gradient
+    sizes does from what choosing a common descent direction does. ``gradients`` as for ``MGDA``;
+    ``heads``: see the module.
+    """
+
+    def __init__(self, tasks: Sequence, gradients: str = "representation", heads: str = "weighted") -> None:
+        super().__init__(tasks)
+        if gradients not in ("representation", "shared"):
+            raise ValueError(f"GradientMagnitude's gradients must be 'representation' or 'shared', got {gradients!r}")
+        self.gradients = gradients
+        self._set_heads(heads)
+
+    def forward(self, losses: Tensor, ctx: StepContext) -> tuple[Tensor, Tensor]:
+        self._check(losses, ctx)
+        norms = ctx.gramian().detach().diagonal().clamp_min(0).sqrt()
+        if not bool((norms > 0).all()):
+            raise ValueError(f"GradientMagnitude needs every task gradient to be non-zero, got norms {norms.tolist()}")
+        inverse = 1 / norms
+        w = (inverse / inverse.sum()).to(losses.dtype)
         return (w * losses).sum(), w
 
 
 class CAGrad(Weighting):
     """CAGrad (Liu et al. 2021) on the shared parameters: the update that maximizes the worst task's improvement
-    within a ball of radius ``c ‖g_0‖`` around the average gradient ``g_0``. See ``cagrad_weights``."""
+    within a ball of radius ``c ‖g_0‖`` around the average gradient ``g_0``. See ``cagrad_weights``. ``heads``: see
+    the module (the paper's treatment is ``"own"``)."""
 
     gradients = "shared"
 
-    def __init__(self, tasks: Sequence, c: float = 0.4) -> None:
+    def __init__(self, tasks: Sequence, c: float = 0.4, heads: str = "weighted") -> None:
         super().__init__(tasks)
+        self._set_heads(heads)
         if not (isinstance(c, (int, float)) and 0 <= c < float("inf")):
             raise ValueError(f"CAGrad's c must be a finite number >= 0, got {c!r}")
         self.c = float(c)

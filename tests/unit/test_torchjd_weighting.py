@@ -100,3 +100,11 @@ def test_every_method_trains_through_fit(method):
                      weighting=TorchJD(tasks, method))
     assert len(history.records) == 1
     assert any(not torch.equal(a, b) for a, b in zip(before, model.trunk.parameters()))
+
+
+def test_heads_own_is_refused_for_a_loss_only_method_and_kept_for_a_gradient_method():
+    with pytest.raises(ValueError, match="looks at losses only"):
+        TorchJD(["a", "b"], "RLW", heads="own")
+    with pytest.raises(ValueError, match="heads must be one of"):
+        TorchJD(["a", "b"], "UPGrad", heads="mine")
+    assert TorchJD(["a", "b"], "UPGrad", heads="own").heads == "own"

@@ -3,9 +3,11 @@ import torch
 from torch import nn
 
 from mtl_utils import HardSharingNet, Recipe, TaskData, fit, seed_everything
+from mtl_utils.data import normalize
 from mtl_utils.models import SoftSharingNet
 from mtl_utils.tasks import digit_task, parity_task, stroke_task
-from mtl_utils.weighting import (CAGrad, DWA, GradNorm, MGDA, PCGrad, Static, StepContext, Uncertainty,
+from mtl_utils.weighting import (CAGrad, DWA, FAMO, GradientMagnitude, GradNorm, MGDA, PCGrad, Static, StepContext,
+                                 Uncertainty, Weighting,
                                  cagrad_weights, min_norm_weights, pcgrad_weights, task_gradients, task_gramian)
 
 TASKS = [digit_task(), parity_task(), stroke_task()]
@@ -140,6 +142,10 @@ METHODS = {
     "mgda": lambda: MGDA(TASKS),
     "mgda_shared": lambda: MGDA(TASKS, gradients="shared"),
     "cagrad": lambda: CAGrad(TASKS, c=0.4),
+    "famo": lambda: FAMO(TASKS),
+    "magnitude": lambda: GradientMagnitude(TASKS),
+    "mgda_loss+_own": lambda: MGDA(TASKS, normalization="loss+", heads="own"),
+    "pcgrad_own": lambda: PCGrad(TASKS, heads="own"),
 }
 
 
@@ -202,6 +208,12 @@ def test_gradnorm_moves_weight_towards_the_task_with_small_gradients():
     (lambda: GradNorm(["a", "b"], alpha=-1), "alpha must be a finite number >= 0"),
     (lambda: MGDA(["a", "b"], gradients="heads"), "'representation' or 'shared'"),
     (lambda: CAGrad(["a", "b"], c=float("nan")), "c must be a finite number >= 0"),
+    (lambda: MGDA(["a", "b"], normalization="L2"), "normalization must be one of"),
+    (lambda: MGDA(["a", "b"], heads="mine"), "heads must be one of"),
+    (lambda: CAGrad(["a", "b"], heads="weighed"), "heads must be one of"),
+    (lambda: GradientMagnitude(["a", "b"], gradients="last_shared"), "'representation' or 'shared'"),
+    (lambda: FAMO(["a", "b"], lr=0), "FAMO's lr must be a finite number > 0"),
+    (lambda: FAMO(["a", "b"], gamma=-0.1), "FAMO's gamma must be a finite number >= 0"),
 ])
 def test_bad_settings_are_refused(make, message):
     with pytest.raises(ValueError, match=message):
@@ -255,3 +267,123 @@ def test_models_may_name_their_shared_parameters(tiny, name):
     fit(net, TASKS, tiny, recipe=ONE_STEP, steps_per_epoch=2, weighting=METHODS[name](), progress=False)
     assert not torch.equal(before, net.last.weight)
 
+
+
+def two_task_context(gramian: torch.Tensor) -> StepContext:
+    return StepContext(0, 1, 10, gramian=lambda: gramian)
+
+
+@pytest.mark.parametrize("normalization, first", [
+    ("none", 9 / 10),  # G = diag(1, 9): γ = G22 / (G11 + G22)
+    ("l2", 1 / 2),  # unit gradients
+    ("loss", 9 / 9.25),  # L = (2, 1): diag(1/4, 9)
+    ("loss+", 1 / 1.25),  # L ‖g‖ = (2, 3): diag(1/4, 1)
+])
+def test_mgda_normalizations_match_the_hand_computed_weights(normalization, first):
+    losses = torch.tensor([2.0, 1.0])
+    gramian = torch.diag(torch.tensor([1.0, 9.0]))  # orthogonal gradients of lengths 1 and 3
+    _, w = MGDA(["a", "b"], normalization=normalization)(losses, two_task_context(gramian))
+    torch.testing.assert_close(w, torch.tensor([first, 1 - first]))
+
+
+def test_mgda_normalization_refuses_a_zero_loss():
+    with pytest.raises(ValueError, match="'loss' normalization divides by"):
+        MGDA(["a", "b"], normalization="loss")(torch.tensor([0.0, 1.0]), two_task_context(torch.eye(2)))
+
+
+def test_gradient_magnitude_weights_are_inverse_norms():
+    gramian = torch.tensor([[1.0, 0.5], [0.5, 9.0]])  # norms 1 and 3
+    _, w = GradientMagnitude(["a", "b"])(torch.ones(2), two_task_context(gramian))
+    torch.testing.assert_close(w, torch.tensor([0.75, 0.25]))
+    with pytest.raises(ValueError, match="every task gradient to be non-zero"):
+        GradientMagnitude(["a", "b"])(torch.ones(2), two_task_context(torch.diag(torch.tensor([1.0, 0.0]))))
+
+
+def test_famo_weights_are_the_gradient_of_its_objective():
+    famo = FAMO(["a", "b", "c"])
+    famo.logits.data = torch.tensor([0.3, -0.2, 0.1])
+    losses = torch.tensor([2.0, 0.5, 1.0], requires_grad=True)
+    objective, w = famo(losses, StepContext(0, 1, 10))
+    (grad,) = torch.autograd.grad(objective, losses)
+    torch.testing.assert_close(w, grad)
+    torch.testing.assert_close(w.sum(), torch.tensor(1.0))  # c normalizes the weights
+
+
+def test_famo_moves_weight_to_the_task_that_improved_less():
+    famo = FAMO(["fast", "slow"], lr=0.025, gamma=0.0)
+    famo(torch.tensor([2.0, 1.0]), StepContext(0, 1, 10))
+    famo.after_step(torch.tensor([1.0, 1.0]))  # "fast" halved its loss, "slow" did not move
+    # J_softmaxᵀ δ = (+, −); Adam's first step moves each logit by lr against the sign of its gradient.
+    torch.testing.assert_close(famo.logits.detach(), torch.tensor([-0.025, 0.025]), atol=1e-6, rtol=0)
+    with pytest.raises(RuntimeError, match="before a step"):
+        famo.after_step(torch.tensor([1.0, 1.0]))
+    with pytest.raises(ValueError, match="non-negative losses"):
+        famo(torch.tensor([-1.0, 1.0]), StepContext(0, 1, 10))
+
+
+class FixedWeights(Weighting):
+    """A gradient method whose weights are fixed: what fit does with the heads is then easy to compute by hand."""
+
+    gradients = "shared"
+
+    def __init__(self, tasks, w, heads):
+        super().__init__(tasks)
+        self.w = torch.tensor(w)
+        self._set_heads(heads)
+
+    def forward(self, losses, ctx):
+        self._check(losses, ctx)
+        ctx.gramian()
+        return (self.w * losses).sum(), self.w
+
+
+@pytest.mark.parametrize("heads", ["weighted", "own"])
+def test_heads_get_their_own_or_weighted_gradient(tiny, heads):
+    tasks, w = TASKS[:2], [0.25, 0.75]
+    sgd = Recipe(epochs=1, batch_size=len(tiny), lr=1.0, optimizer="sgd", momentum=0.0, schedule="constant")
+    seed_everything(0)
+    net = HardSharingNet.for_tasks(tasks, width=0.5)
+    start = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    fit(net, tasks, tiny, recipe=sgd, weighting=FixedWeights(tasks, w, heads), progress=False)
+    # By hand: one full-batch SGD step of size 1 from the same start.
+    seed_everything(0)
+    ref = HardSharingNet.for_tasks(tasks, width=0.5)
+    out = ref(normalize(tiny.images))
+    losses = [t.loss(out[t.name], tiny.targets[t.name]) for t in tasks]
+    trunk = list(ref.trunk.parameters())
+    shared = torch.autograd.grad(sum(wt * L for wt, L in zip(w, losses)), trunk, retain_graph=True)
+    for (name, head), loss, wt in zip(ref.heads.items(), losses, w):
+        grads = torch.autograd.grad(loss * (1.0 if heads == "own" else wt), list(head.parameters()), retain_graph=True)
+        for p, g in zip(head.parameters(), grads):
+            p.data -= g
+    for p, g in zip(trunk, shared):
+        p.data -= g
+    for key, value in ref.state_dict().items():
+        torch.testing.assert_close(net.state_dict()[key], value, msg=key)
+    assert any(not torch.equal(start[k], v) for k, v in net.state_dict().items() if k.startswith("heads"))
+
+
+def test_after_step_gets_the_same_batch_scored_after_the_update(tiny):
+    class Recorder(Static):
+        needs_after_step = True
+
+        def __init__(self, weights):
+            super().__init__(weights)
+            self.calls = []
+
+        def forward(self, losses, ctx):
+            self.before = losses.detach()
+            return super().forward(losses, ctx)
+
+        def after_step(self, losses):
+            self.calls.append((self.before, losses))
+
+    tasks = TASKS[:2]
+    recorder = Recorder({t.name: 1.0 for t in tasks})
+    sgd = Recipe(epochs=1, batch_size=len(tiny), lr=0.05, optimizer="sgd", momentum=0.0, schedule="constant")
+    seed_everything(0)
+    net = HardSharingNet.for_tasks(tasks, width=0.5)
+    fit(net, tasks, tiny, recipe=sgd, steps_per_epoch=2, weighting=recorder, progress=False)
+    assert len(recorder.calls) == 2
+    before, after = recorder.calls[0]
+    assert after.shape == (2,) and float(after.sum()) < float(before.sum())  # a small full-batch step lowers the loss
