@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "book").glob("[0-9][0-9]*_*.ipynb"))  # 01b_ is the second part of chapter 1
 REPO_URL = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+sys.path.insert(0, str(ROOT / "tools"))
+import first_cell  # noqa: E402
 TOC = (ROOT / "_toc.yml").read_text()
 
 
@@ -26,14 +29,16 @@ def test_there_are_chapters():
     assert NOTEBOOKS
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS + [ROOT / "book" / "appendix_distributed.ipynb"], ids=lambda p: p.name)
 def test_first_cell_installs_only_on_colab_from_the_configured_repository(path):
+    """Every notebook starts with the same setup cell, the one tools/first_cell.py writes (run it to fix one)."""
     first = _cells(path)[0]
     src = _source(first)
     assert first["cell_type"] == "code" and '"google.colab" in sys.modules' in src
     assert "remove-cell" in first["metadata"].get("tags", []), "the setup cell is hidden in the HTML (remove-cell tag)"
     urls = re.findall(r"git\+(https://\S+?)[\"'\s]", src)
     assert urls == [REPO_URL], f"the install URL should be _config.yml's repository.url ({REPO_URL}), got {urls}"
+    assert src == first_cell.cell_source(), f"not the book's setup cell: run `python tools/first_cell.py {path.name}`"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
