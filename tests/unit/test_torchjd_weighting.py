@@ -7,7 +7,13 @@ from torch.testing import assert_close
 
 import mtl_utils as mu
 from mtl_utils.torchjd_weighting import METHODS, TorchJD, gramian_root
-from mtl_utils.weighting import StepContext, cagrad_weights, min_norm_weights, pcgrad_weights
+from mtl_utils.weighting import (
+    MGDA,
+    StepContext,
+    cagrad_weights,
+    min_norm_weights,
+    pcgrad_weights,
+)
 
 
 def random_gramian(tasks: int, seed: int) -> torch.Tensor:
@@ -108,3 +114,31 @@ def test_heads_own_is_refused_for_a_loss_only_method_and_kept_for_a_gradient_met
     with pytest.raises(ValueError, match="heads must be one of"):
         TorchJD(["a", "b"], "UPGrad", heads="mine")
     assert TorchJD(["a", "b"], "UPGrad", heads="own").heads == "own"
+
+
+@pytest.mark.parametrize("tasks", [2, 3, 5])
+@pytest.mark.parametrize("normalization", ["l2", "loss", "loss+"])
+def test_mgda_normalizations_match_torchjd_mgda_on_the_normalized_gramian(tasks, normalization):
+    # The authors' normalizations divide g_t by n_t before the min-norm solve: the same as TorchJD's MGDA on
+    # G_ij / (n_i n_j). Ours solves to 1e-10, TorchJD's stops at a step of 1e-3 (see the MGDA test above).
+    g = random_gramian(tasks, seed=10 + tasks)
+    losses = torch.linspace(0.5, 2.5, tasks, dtype=torch.float64)
+    norms = g.diagonal().sqrt()
+    n = {"l2": norms, "loss": losses, "loss+": losses * norms}[normalization]
+    _, ours = MGDA(list("abcde"[:tasks]), normalization=normalization)(losses, StepContext(0, 1, 10, gramian=lambda: g))
+    theirs = jd.MGDAWeighting()(g / torch.outer(n, n))
+    assert_close(ours, theirs, atol=2e-2 if tasks > 2 else 1e-6, rtol=0)
+    assert_close(ours.sum(), torch.tensor(1.0, dtype=torch.float64))
+
+
+def test_imtlg_weights_give_equal_projections_on_the_unit_task_gradients():
+    # IMTL-G's defining property (Liu et al. 2021): the update Σ_t w_t g_t has the same inner product with every
+    # unit task gradient g_t / ‖g_t‖. Checked on TorchJD's weights through the book's adapter.
+    jacobian = torch.randn(3, 30, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    g = jacobian @ jacobian.T
+    _, w = TorchJD(["a", "b", "c"], "IMTL-G")(torch.ones(3, dtype=torch.float64),
+                                              StepContext(0, 1, 10, gramian=lambda: g))
+    update = w @ jacobian
+    projections = (jacobian / jacobian.norm(dim=1, keepdim=True)) @ update
+    assert_close(projections, projections.mean().expand(3), atol=1e-6, rtol=1e-5)
+    assert (projections > 0).all()
