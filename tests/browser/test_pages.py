@@ -135,3 +135,29 @@ def test_bibliography_and_api_pages(browser, server):
     for name in ("mtl_utils.train.fit", "mtl_utils.tasks.Task", "mtl_utils.models.HardSharingNet",
                  "mtl_utils.mnist.load_mnist"):
         assert name in documented, f"{name} missing from the API page"
+
+
+CODE_THAT_SCROLLS = """
+// Open every collapsed block first (solutions, hidden inputs), so that their code is measured too.
+document.querySelectorAll('.toggle-hidden').forEach(e => e.classList.remove('toggle-hidden'));
+document.querySelectorAll('details').forEach(d => { d.open = true; });
+return Array.from(document.querySelectorAll('article div.highlight pre'))
+  .filter(pre => !pre.closest('.cell_output'))  // outputs (wide tables, long printed lines) may scroll
+  .filter(pre => pre.scrollWidth > pre.clientWidth)
+  .map(pre => {
+    const longest = pre.textContent.split('\\n').reduce((a, b) => (b.length > a.length ? b : a), '');
+    return `${pre.scrollWidth} > ${pre.clientWidth} px, longest line (${longest.length} characters): ${longest}`;
+  });
+"""
+
+
+@pytest.mark.parametrize("page", [p for p in toc_pages() if (ROOT / f"{p}.ipynb").is_file()])
+def test_code_fits_the_column(browser, server, page):
+    """At a 1,280-px window no code block of a chapter scrolls sideways: the cells are formatted to pyproject.toml's
+    line length (tests/unit/test_code_width.py) and book/_static/code.css gives the column room for it."""
+    _open(browser, f"{server}/{page}.html")
+    assert browser.execute_script("return window.innerWidth") == 1280, "the browser tests use a 1,280-px window"
+    assert browser.execute_script("return document.querySelectorAll('article div.highlight pre').length"), \
+        f"{page}: no code block found (has the theme's markup changed?)"
+    wide = browser.execute_script(CODE_THAT_SCROLLS)
+    assert not wide, f"{page}: {len(wide)} code blocks scroll sideways:\n" + "\n".join(wide)

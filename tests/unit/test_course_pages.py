@@ -89,9 +89,9 @@ def _glossary_entries() -> list[list[str]]:
     return entries
 
 
-def test_the_glossary_has_twenty_to_sixty_entries_each_pointing_to_a_chapter():
+def test_every_glossary_entry_points_to_a_chapter():
+    """No cap on the number of entries: tests/unit/test_glossary.py checks instead that every entry is linked."""
     entries = _glossary_entries()
-    assert 20 <= len(entries) <= 60, f"{len(entries)} glossary entries"
     text = (BOOK / "notation.md").read_text()
     block = re.search(r"^```\{glossary\}\n(.*?)^```$", text, re.M | re.S).group(1)
     definitions = re.split(r"\n\n(?=\S)", block.split("\n\n", 1)[1])
