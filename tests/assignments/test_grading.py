@@ -54,8 +54,9 @@ def test_untouched_student_notebook_gets_the_given_points(source, grades):
 
 
 def _solution_lines(source: Path) -> set[str]:
-    """Lines of the reference solution that the student must not see (long enough to be specific)."""
-    lines, inside = set(), False
+    """Lines of the reference solution that the student must not see: long enough to be specific, and not also
+    written outside the solutions (in a prompt or in given code)."""
+    solution, elsewhere, inside = set(), set(), False
     for cell in A.master_notebook(source).cells:
         text = cell.source.strip()
         if cell.cell_type == "raw" and text in ("# BEGIN SOLUTION", "# END SOLUTION"):
@@ -63,13 +64,14 @@ def _solution_lines(source: Path) -> set[str]:
             continue
         in_code_block = False
         for line in cell.source.splitlines():
-            marked = line.rstrip().endswith("# SOLUTION") or in_code_block
             if line.strip() in ("# BEGIN SOLUTION", "# END SOLUTION"):
                 in_code_block = line.strip() == "# BEGIN SOLUTION"
                 continue
-            if (marked or (inside and cell.cell_type == "markdown")) and len(line.strip()) >= 20:
-                lines.add(line.replace("# SOLUTION", "").strip())
-    return lines
+            marked = line.rstrip().endswith("# SOLUTION") or in_code_block
+            hidden = marked or (inside and cell.cell_type == "markdown")
+            (solution if hidden else elsewhere).add(line.replace("# SOLUTION", "").strip())
+    prose = "\n".join(elsewhere)
+    return {line for line in solution if len(line) >= 20 and line not in prose}
 
 
 def _readable(path: Path) -> str:
