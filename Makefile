@@ -14,7 +14,7 @@ NB_WORKERS ?= 2
 # The closing chapter reads the results the other chapters write, so it runs after them.
 CLOSING := book/15_when_mtl_pays_off.ipynb
 
-.PHONY: book test install data execute clean clean-cache lab student results
+.PHONY: book test install data execute clean clean-cache lab student results assignments format colab
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,7 @@ book: install
 TEST_RESULTS := _build/test-results
 test: data
 	$(PY) -m pytest tests/unit
+	$(PY) -m pytest tests/assignments tests/colab
 	rm -rf $(TEST_RESULTS) && mkdir -p $(TEST_RESULTS)
 	MTL_RESULTS_DIR=$(abspath $(TEST_RESULTS)) $(PY) -m pytest --nbval-lax --nbval-current-env -p xdist \
 	  -n $(NB_WORKERS) --dist loadfile book/ --ignore=$(CLOSING)
@@ -82,3 +83,25 @@ results: data
 	for nb in $(RESULT_CHAPTERS); do \
 	  MTL_RESULTS_DIR=$(CURDIR)/book/results $(VENV)/bin/jupyter-execute --timeout=1200 \
 	    --output=$(CURDIR)/_build/executed/$$nb.ipynb book/$$nb.ipynb || exit 1; done
+	$(PY) tools/ship_results.py
+
+# For instructors: the autograded assignments (otter-grader), one per session of the course plan, in
+# _build/assignments/<name>/: student/<name>.ipynb (solutions replaced by `...`, public tests only) and
+# autograder/ (the reference solution and autograder.zip with every test). Grade a notebook locally with
+# `.venv/bin/otter run -a _build/assignments/<name>/autograder/autograder.zip -o OUT_DIR notebook.ipynb`.
+assignments: install
+	$(PY) tools/assignments.py _build/assignments
+
+# The notebooks' code cells formatted to the HTML column (76 characters, pyproject.toml) and the common setup cell
+# (tools/first_cell.py, from _config.yml's repository.url); what ruff leaves long (comments, strings) is shortened by
+# hand until the last line passes. NB=book/07_task_weighting.ipynb formats one notebook.
+format: install
+	$(VENV)/bin/ruff format $(or $(NB),book/*.ipynb)
+	$(PY) tools/first_cell.py $(NB)
+	$(VENV)/bin/ruff check --select E501 $(or $(NB),book/*.ipynb)
+
+# Colab's install path, offline (tests/colab): a fresh venv with Colab's preinstalled packages, a stand-in
+# google.colab, the first cell installing mtl_utils from a git+file:// clone of HEAD; chapters 1 and 12 and the
+# closing chapter run there. A few minutes; needs PyPI (torchjd and its solvers), as `make install` does.
+colab: install
+	$(PY) -m pytest tests/colab
