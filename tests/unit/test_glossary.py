@@ -36,7 +36,8 @@ def glossary_entries(text: str) -> list[list[str]]:
 
 def term_targets(text: str) -> list[str]:
     """The glossary terms that ``{term}`` roles in ``text`` point to (lower case)."""
-    return [re.sub(r"^.*<(.+)>$", r"\1", ref, flags=re.S).strip().lower() for ref in TERM.findall(text)]
+    targets = (re.sub(r"^.*<(.+)>$", r"\1", ref, flags=re.S) for ref in TERM.findall(text))
+    return [" ".join(target.split()).lower() for target in targets]  # a role may wrap over two lines
 
 
 def _markdown(path: Path) -> str:
@@ -55,6 +56,8 @@ def test_the_parsers_on_a_small_glossary():
     text = "x\n```{glossary}\n:sorted:\n\nMMoE\nOMoE\n  Two kinds.\n\nhead\n  A layer.\n```\n"
     assert glossary_entries(text) == [["mmoe", "omoe"], ["head"]]
     assert term_targets("the {term}`heads <head>` and {term}`MMoE`, not `{term}`") == ["head", "mmoe"]
+    assert term_targets("a {term}`single-task\nbaseline` and {term}`baselines <single-task\nbaseline>`") == [
+        "single-task baseline", "single-task baseline"]
 
 
 def test_terms_are_unique():
