@@ -128,3 +128,96 @@ def test_several_step_sizes_at_once():
     torch.testing.assert_close(both[1], affinity.lookahead_affinity(net, tasks, x, targets, lr=0.1))
     with pytest.raises(ValueError, match="lr must be"):
         affinity.lookahead_affinity(net, tasks, x, targets, lr=[])
+
+
+def _trained_optimizer(net, kind, steps=3):
+    """An optimizer over ``net`` with a few real steps behind it, so that its state (momentum, moments) is not empty."""
+    params = list(net.parameters())
+    if kind == "adam":
+        opt = torch.optim.Adam(params, lr=0.01, fused=True)
+    elif kind == "adamw":
+        opt = torch.optim.AdamW(params, lr=0.01, weight_decay=0.1)
+    else:
+        opt = torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=0.01, nesterov=True)
+    torch.manual_seed(1)
+    for _ in range(steps):
+        opt.zero_grad()
+        net(torch.randn(8, 1, 28, 28))["digit"].pow(2).mean().backward()
+        opt.step()
+    return opt
+
+
+@pytest.mark.parametrize("kind", ["adam", "adamw", "sgd"])
+@pytest.mark.parametrize("steps", [0, 3])
+def test_optimizer_update_is_the_optimizers_own_step(kind, steps):
+    import copy
+
+    tasks, net, x, targets = _twin_tasks()
+    opt = _trained_optimizer(net, kind, steps)
+    trunk = affinity.shared_parameters(net)
+    loss = affinity.task_losses(net, tasks, x, targets)[1]
+    grads = torch.autograd.grad(loss, list(trunk.values()))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    stepped = affinity.optimizer_update(opt, trunk, grads)
+    for k, v in net.state_dict().items():  # nothing changed
+        torch.testing.assert_close(v, before[k])
+    # The real thing: a copy of the net and its optimizer, stepped with these gradients on the trunk only.
+    twin = copy.deepcopy((net, opt))
+    twin_net, twin_opt = twin
+    twin_opt.zero_grad(set_to_none=True)
+    for p, g in zip(twin_net.trunk.parameters(), grads):
+        p.grad = g.clone()
+    twin_opt.step()
+    for (name, value), p in zip(stepped.items(), twin_net.trunk.parameters()):
+        torch.testing.assert_close(value, p.detach(), rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_lookahead_with_the_optimizer_and_per_task_batches():
+    import copy
+
+    tasks, net, x, targets = _twin_tasks()
+    opt = _trained_optimizer(net, "adam")
+    # Each task its own batch, as with per-task training sets: digit and twin on the first 8 images, parity on
+    # the last 8.
+    images = {"digit": x[:8], "parity": x[8:], "twin": x[:8]}
+    labels = {"digit": targets["digit"][:8], "parity": targets["parity"][8:], "twin": targets["twin"][:8]}
+    losses = affinity.task_losses(net, tasks, images, labels)
+    whole = affinity.task_losses(net, tasks, x, targets)
+    part = affinity.task_losses(net, tasks[1:2], x[8:], {"parity": targets["parity"][8:]})
+    torch.testing.assert_close(losses[1], part[0])
+    torch.testing.assert_close(losses[0], affinity.task_losses(net, tasks[:1], x[:8], labels)[0])
+    assert not torch.allclose(losses[1], whole[1])
+    z = affinity.lookahead_affinity(net, tasks, images, labels, optimizer=opt)
+    assert z.shape == (3, 3)
+    # Column 1 by hand: a copy of net and optimizer steps the trunk on parity's loss; relative change of each loss.
+    twin_net, twin_opt = copy.deepcopy((net, opt))
+    twin_opt.zero_grad(set_to_none=True)
+    affinity.task_losses(twin_net, tasks, images, labels)[1].backward()
+    for p in twin_net.heads.parameters():
+        p.grad = None
+    twin_opt.step()
+    with torch.no_grad():
+        after = affinity.task_losses(twin_net, tasks, images, labels)
+    torch.testing.assert_close(z[:, 1], 1 - after / losses.detach(), rtol=1e-4, atol=1e-6)
+
+
+def test_optimizer_bad_inputs():
+    tasks, net, x, targets = _twin_tasks()
+    opt = _trained_optimizer(net, "adam")
+    trunk = affinity.shared_parameters(net)
+    grads = [torch.zeros_like(p) for p in trunk.values()]
+    with pytest.raises(ValueError, match="exactly one of lr"):
+        affinity.lookahead_affinity(net, tasks, x, targets)
+    with pytest.raises(ValueError, match="exactly one of lr"):
+        affinity.lookahead_affinity(net, tasks, x, targets, lr=0.1, optimizer=opt)
+    with pytest.raises(ValueError, match="one tensor per parameter"):
+        affinity.optimizer_update(opt, trunk, grads[:-1])
+    with pytest.raises(ValueError, match="has shape"):
+        affinity.optimizer_update(opt, trunk, [g.flatten() for g in grads])
+    with pytest.raises(ValueError, match="SGD, Adam or AdamW"):
+        affinity.optimizer_update(torch.optim.RMSprop(net.parameters()), trunk, grads)
+    other = torch.optim.Adam(net.heads.parameters())
+    with pytest.raises(ValueError, match="not one the optimizer updates"):
+        affinity.optimizer_update(other, trunk, grads)
+    with pytest.raises(ValueError, match="no batch for task"):
+        affinity.task_losses(net, tasks, {"digit": x}, targets)
