@@ -2,8 +2,10 @@
 
 The times are computed, never typed by hand, so that they follow the notebooks:
 
-- reading time (minutes) = words in the markdown cells / 200 words per minute + non-empty lines of code / 10 lines
-  per minute, rounded up;
+- reading time (minutes) = words in the markdown cells / 200 words per minute + non-blank characters of code / 500
+  per minute, rounded up. The code is counted in characters, not lines, so that formatting it to the page (which
+  splits long lines) does not change the time: 500 characters a minute is the earlier rate of 10 lines a minute on
+  the code as it was written before it was wrapped (about 50 non-blank characters a line);
 - run time (seconds) is read from ``book/runtime_table.md`` (measured by ``bench/book_budget.py`` on 2 CPU cores);
   a chapter missing from it is "not measured".
 
@@ -23,7 +25,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "book" / "course_times.md"
 WORDS_PER_MINUTE = 200
-CODE_LINES_PER_MINUTE = 10
+CODE_CHARS_PER_MINUTE = 500  # non-blank characters: about 10 unwrapped lines of code
 HEADER = ("| chapter | reading time (min) | run time on 2 CPU cores (s) |\n"
           "|---|---:|---:|\n")
 
@@ -46,12 +48,13 @@ def toc_notebooks(root: Path = ROOT) -> list[Path]:
 
 
 def reading_minutes(notebook: Path) -> int:
-    """Minutes to read a notebook: its markdown words at 200 a minute plus its code lines at 10 a minute, rounded up."""
+    """Minutes to read a notebook: its markdown words at 200 a minute plus its code's non-blank characters at 500 a
+    minute (about 10 unwrapped lines), rounded up."""
     cells = json.loads(notebook.read_text())["cells"]
     source = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells]
     words = sum(len(s.split()) for c, s in zip(cells, source) if c["cell_type"] == "markdown")
-    code = sum(1 for c, s in zip(cells, source) if c["cell_type"] == "code" for line in s.splitlines() if line.strip())
-    return math.ceil(words / WORDS_PER_MINUTE + code / CODE_LINES_PER_MINUTE)
+    code = sum(len("".join(s.split())) for c, s in zip(cells, source) if c["cell_type"] == "code")
+    return math.ceil(words / WORDS_PER_MINUTE + code / CODE_CHARS_PER_MINUTE)
 
 
 def run_seconds(table: Path) -> dict[str, str]:
