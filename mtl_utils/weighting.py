@@ -155,8 +155,8 @@ def cagrad_weights(gramian: Tensor, c: float = 0.4, iterations: int = 1000, tol:
     Liu et al. (2021): ``g_0`` is the average gradient, ``φ = c² ‖g_0‖²``, and ``w`` minimizes
     ``F(w) = ⟨g_w, g_0⟩ + √φ ‖g_w‖`` over the simplex, with ``g_w = Σ_t w_t g_t``. ``F`` is convex in ``w``; we
     minimize it with pairwise Frank-Wolfe and an exact line search (``F``'s derivative along the step has a
-closed-form root, see ``line``), in float64 on the host. The rescaling is the
-    authors' code's default. ``c = 0`` gives the average gradient.
+    closed-form root, see ``line``), in float64 on the host. The rescaling is the authors' code's default.
+    ``c = 0`` gives the average gradient.
     """
     if not (isinstance(c, (int, float)) and 0 <= c < float("inf")):
         raise ValueError(f"CAGrad's c must be a finite number >= 0, got {c!r}")
