@@ -35,7 +35,7 @@ from torch import nn
 
 from . import weighting as W
 from .benchmark_settings import SETTINGS, Loaded, Setting, Towers
-from .cache import train_or_load
+from .cache import source_hash, train_or_load
 from .mnist import write_atomic
 from .parallel import side_by_side
 from .stats import delta_m
@@ -217,6 +217,9 @@ def run(settings: Sequence[str] | None = None, methods: Sequence[str] | None = N
 def _run(settings: list[str], methods: list[str], seeds: list[int], mode: str, device: str | None, root: Path,
          processes: int | None) -> pd.DataFrame:
     protocol = PROTOCOLS[mode]
+    # The runs are keyed by the mtl_utils source (train_or_load); hashing it here, before the workers are forked,
+    # keeps one key for the whole benchmark even if a file of the package is edited while it runs.
+    source_hash()
     loaded = {name: SETTINGS[name].load(SETTINGS[name].sizes[mode]) for name in settings}
     tune = seeds[:protocol.tune_seeds]
     arms = [SINGLE, *methods]
