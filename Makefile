@@ -12,7 +12,7 @@ export MTL_PROGRESS ?= 0
 export MTL_THREADS ?= 1
 NB_WORKERS ?= 2
 # The closing chapter reads the results the other chapters write, so it runs after them.
-CLOSING := book/15_when_mtl_pays_off.ipynb
+CLOSING := book/16_when_mtl_pays_off.ipynb
 
 .PHONY: book test install data execute clean clean-cache lab student results assignments format colab
 

@@ -12,9 +12,9 @@
 # %% [markdown]
 # # Assignment 9: when does multi-task learning pay off?
 #
-# Session 9 of the course: chapter 15 (*When does multi-task learning pay off?*) and the appendix (*Scaling out
+# Session 9 of the course: chapter 16 (*When does multi-task learning pay off?*) and the appendix (*Scaling out
 # with torch.distributed*). The questions come from the exercises `appd-ex-static`, `appd-ex-pcgrad`,
-# `ch15-ex-pareto` and `ch15-ex-plan`, on small tensors and tables. Replace every `...`, run each `grader.check`
+# `ch16-ex-pareto` and `ch16-ex-plan`, on small tensors and tables. Replace every `...`, run each `grader.check`
 # cell, and keep the names the questions ask for. Question 0 is worked for you; Question 4 is a written answer,
 # marked by hand.
 
@@ -203,7 +203,7 @@ def test_same_seed_same_update_and_orders_differ(env):
 # points: 3
 
 # %% [markdown]
-# **Question 3** (`ch15-ex-pareto`). A method is *dominated* in a setting when another method of the same setting is
+# **Question 3** (`ch16-ex-pareto`). A method is *dominated* in a setting when another method of the same setting is
 # at least as good by $\Delta_m$ (higher is better) and at least as fast (lower time), and strictly better on one of
 # the two. Write `pareto_front(points)`: for a table with columns `setting`, `method`, `dm` and `time`, a dict that
 # maps each setting to the list of its methods that no other method of that setting dominates, in table order.
@@ -273,8 +273,8 @@ def test_fronts(env):
 # manual: true
 
 # %% [markdown]
-# **Question 4** (`ch15-ex-plan`; written). You have 500 labelled chest X-rays for one diagnosis and 20,000 X-rays
-# labelled for five other findings. Using the decision guide of chapter 15, write down the experiments you would
+# **Question 4** (`ch16-ex-plan`; written). You have 500 labelled chest X-rays for one diagnosis and 20,000 X-rays
+# labelled for five other findings. Using the decision guide of chapter 16, write down the experiments you would
 # run, in order, before deciding whether to train one multi-task network, and what result of each would change
 # your plan.
 

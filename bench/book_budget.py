@@ -30,9 +30,10 @@ from machine_info import cpu_model, load_average
 ROOT = Path(__file__).resolve().parents[1]
 PER_NOTEBOOK_S, BOOK_S = 150, 2400  # the book's budgets on 2 CPU cores, from an empty model cache (developers' guide)
 SPECIAL_S = {"07_task_weighting.ipynb": 180, "08_conflicting_gradients.ipynb": 180,  # the weighting chapters
-             "10_multimnist.ipynb": 300,  # the benchmark trains 6 methods x 3 seeds
+             "10_multimnist.ipynb": 300,  # MultiMNIST: two protocols, five seeds
              "13_dense_prediction.ipynb": 240,  # dense prediction: three tasks per pixel, five seeds
-             "15_when_mtl_pays_off.ipynb": 60}  # the closing chapter only reads results
+             "15_optimizer_benchmark.ipynb": 360,  # fourteen methods on five settings, five seeds
+             "16_when_mtl_pays_off.ipynb": 60}  # the closing chapter only reads results
 
 
 def budget(path: Path) -> int:

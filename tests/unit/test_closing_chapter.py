@@ -12,7 +12,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 BOOK = Path(__file__).resolve().parents[2] / "book"
-CLOSING = BOOK / "15_when_mtl_pays_off.ipynb"
+CLOSING = BOOK / "16_when_mtl_pays_off.ipynb"
 
 
 def run_until_results_load(results_dir: Path, monkeypatch) -> None:
@@ -27,9 +27,9 @@ def run_until_results_load(results_dir: Path, monkeypatch) -> None:
 def test_the_chapter_loads_every_results_file_it_uses():
     source = "".join("".join(c["source"]) for c in json.loads(CLOSING.read_text())["cells"] if c["cell_type"] == "code")
     for name in ["04_hard_sharing", "05_soft_sharing", "07_task_weighting", "08_conflicting_gradients",
-                 "09_task_affinity", "10_multimnist", "11_structure_sharing"]:
+                 "09_task_affinity", "10_multimnist", "11_structure_sharing", "15_optimizer_benchmark"]:
         assert f'"{name}"' in source
-    assert "load(name, seeds=SEEDS[n])" in source, "results are loaded with the seeds checked"
+    assert "load(name, seeds=SEEDS)" in source, "results are loaded with the seeds checked"
 
 
 def test_missing_results_stop_the_chapter_with_the_notebook_to_run(tmp_path, monkeypatch):

@@ -119,8 +119,8 @@ def test_every_section_has_questions_with_hidden_answers():
 
 
 def test_closing_chapter_section():
-    closing = [h for h in sections() if h.startswith("Chapter 15")]
-    assert closing, "a section for chapter 15 (when does multi-task learning pay off?) is expected"
+    closing = [h for h in sections() if h.startswith("Chapter 16")]
+    assert closing, "a section for chapter 16 (when does multi-task learning pay off?) is expected"
 
 
 def _labels() -> set[str]:
