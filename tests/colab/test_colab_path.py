@@ -1,5 +1,6 @@
-"""Colab's path, reproduced offline as far as this machine allows: chapters 1 and 12 run through the first cell's
-Colab branch, which installs ``mtl_utils`` for real with pip, in a fresh virtual environment.
+"""Colab's path, reproduced offline as far as this machine allows: chapters 1 and 12 and the closing chapter run
+through the first cell's Colab branch, which installs ``mtl_utils`` for real with pip, in a fresh virtual
+environment. The closing chapter runs alone, as Colab opens it: it reads the results that the package ships.
 
 - The environment has only the packages that Colab preinstalls and the book uses (``COLAB_PACKAGES`` and what they
   depend on). They are not installed again: they are linked from this project's ``.venv`` (a torch download per run
@@ -32,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
 import first_cell  # noqa: E402
 
-CHAPTERS = ["01_why_multitask.ipynb", "12_mixture_of_experts.ipynb"]
+# The closing chapter trains nothing: it reads the results that mtl_utils ships (mtl_utils.shipped_results).
+CHAPTERS = ["01_why_multitask.ipynb", "12_mixture_of_experts.ipynb", "16_when_mtl_pays_off.ipynb"]
 # What Colab's runtime has installed that the book's notebooks and mtl_utils import (torchjd is not among them).
 COLAB_PACKAGES = ["torch", "torchvision", "numpy", "pandas", "matplotlib", "tqdm", "ipykernel"]
 KERNEL_START = "import google.colab; from ipykernel import kernelapp; kernelapp.launch_new_instance()"

@@ -11,6 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
 import course_times  # noqa: E402
+from test_glossary import glossary_entries  # noqa: E402
 
 BOOK = ROOT / "book"
 PAGES = [BOOK / "instructors.md", BOOK / "notation.md"]
@@ -76,17 +77,7 @@ def test_citations_exist_in_the_bibliography(page):
 
 def _glossary_entries() -> list[list[str]]:
     """The glossary of notation.md as entries, each the list of its terms (lower case)."""
-    text = (BOOK / "notation.md").read_text()
-    block = re.search(r"^```\{glossary\}\n(.*?)^```$", text, re.M | re.S).group(1)
-    entries, previous_was_term = [], False
-    for line in block.splitlines():
-        is_term = bool(line.strip()) and not line[0].isspace() and not line.startswith(":")
-        if is_term and previous_was_term:
-            entries[-1].append(line.strip().lower())
-        elif is_term:
-            entries.append([line.strip().lower()])
-        previous_was_term = is_term
-    return entries
+    return glossary_entries((BOOK / "notation.md").read_text())
 
 
 def test_every_glossary_entry_points_to_a_chapter():
