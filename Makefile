@@ -20,6 +20,9 @@ $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -e .
+	# otter-grader brings jupytext, whose JupyterLab extension is built for another Lab than the one jupyterlab-myst
+	# needs (<4.5): it fails to load and fills Lab's console with errors. The book does not use it.
+	rm -rf $(VENV)/share/jupyter/labextensions/jupyterlab-jupytext
 	touch $@
 
 install: $(STAMP)
