@@ -39,8 +39,8 @@ book: install
 # then reads the ones this run made.
 TEST_RESULTS := _build/test-results
 test: data
-	$(PY) -m pytest tests/unit
-	$(PY) -m pytest tests/assignments tests/colab
+	$(PY) -m pytest -p xdist -n $(NB_WORKERS) tests/unit
+	$(PY) -m pytest -p xdist -n $(NB_WORKERS) --dist loadfile tests/assignments tests/colab
 	rm -rf $(TEST_RESULTS) && mkdir -p $(TEST_RESULTS)
 	MTL_RESULTS_DIR=$(abspath $(TEST_RESULTS)) $(PY) -m pytest --nbval-lax --nbval-current-env -p xdist \
 	  -n $(NB_WORKERS) --dist loadfile book/ --ignore=$(CLOSING)
