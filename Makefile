@@ -12,7 +12,7 @@ export MTL_PROGRESS ?= 0
 export MTL_THREADS ?= 1
 NB_WORKERS ?= 2
 # The closing chapter reads the results the other chapters write, so it runs after them.
-CLOSING := book/16_when_mtl_pays_off.ipynb
+CLOSING := book/08b_rest_of_the_field.ipynb book/16_when_mtl_pays_off.ipynb
 
 .PHONY: book test install data execute clean clean-cache lab student results assignments format colab
 
@@ -43,7 +43,7 @@ test: data
 	$(PY) -m pytest -p xdist -n $(NB_WORKERS) --dist loadfile tests/assignments tests/colab
 	rm -rf $(TEST_RESULTS) && mkdir -p $(TEST_RESULTS)
 	MTL_RESULTS_DIR=$(abspath $(TEST_RESULTS)) $(PY) -m pytest --nbval-lax --nbval-current-env -p xdist \
-	  -n $(NB_WORKERS) --dist loadfile book/ --ignore=$(CLOSING)
+	  -n $(NB_WORKERS) --dist loadfile book/ $(addprefix --ignore=,$(CLOSING))
 	MTL_RESULTS_DIR=$(abspath $(TEST_RESULTS)) $(PY) -m pytest --nbval-lax --nbval-current-env $(CLOSING)
 	mkdir -p _build && $(PY) tests/committed_config.py > _build/_config_committed.yml
 	$(JB) build . --builder html -W -n --keep-going --config _build/_config_committed.yml
@@ -79,8 +79,8 @@ student: install
 
 # The chapters whose headline results (book/results/*.json) the closing chapter reads, run in book order. Their
 # executed copies go to _build/executed/; the committed notebooks are left as they are.
-RESULT_CHAPTERS := 04_hard_sharing 05_soft_sharing 07_task_weighting 08_conflicting_gradients 09_task_affinity \
-                   10_multimnist 11_structure_sharing
+RESULT_CHAPTERS := 04_hard_sharing 05_soft_sharing 07_task_weighting 08_conflicting_gradients 08b_rest_of_the_field \
+                   09_task_affinity 10_multimnist 11_structure_sharing 15_optimizer_benchmark
 results: data
 	mkdir -p _build/executed
 	for nb in $(RESULT_CHAPTERS); do \

@@ -5,7 +5,9 @@ folder, ``MTL_PROGRESS=0``), in book order, against a fresh, empty model cache (
 new temporary folder unless ``--warm``), as a fresh CI machine runs them. They are written back only with
 ``--inplace``, which authors use to refresh the committed outputs and measure the budget in one pass. Prints a
 markdown table (notebook, seconds, its budget, within it?) with the total and the machine, and writes it to
-``--out`` if given.
+``--out`` if given. ``--cores N`` pins this process, and so every kernel and worker it starts, to the first ``N`` of
+its CPU cores: ``--cores 1`` measures what a one-core machine (Colab's CPU runtime runs the book on one busy core at
+best) takes, with ``side_by_side`` running its jobs one after another. The budgets are for 2 cores.
 
     MTL_DATA_DIR=/path/to/data python bench/book_budget.py                 # every book/*.ipynb
     MTL_DATA_DIR=/path/to/data python bench/book_budget.py book/01_why_multitask.ipynb --out budget.md
@@ -63,7 +65,13 @@ def main() -> int:
     parser.add_argument("--inplace", action="store_true", help="write the executed notebooks back (fresh outputs)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
     parser.add_argument("--warm", action="store_true", help="keep the current model cache (default: an empty one)")
+    parser.add_argument("--cores", type=int, help="run on the first N usable CPU cores only (default: all)")
     args = parser.parse_args()
+    usable = sorted(os.sched_getaffinity(0))
+    if args.cores is not None:
+        if not 1 <= args.cores <= len(usable):
+            parser.error(f"--cores must be between 1 and {len(usable)}, got {args.cores}")
+        os.sched_setaffinity(0, usable[:args.cores])  # the kernels and their workers inherit it
     paths = args.notebooks or sorted((ROOT / "book").glob("*.ipynb"))
     missing = [str(p) for p in paths if not p.is_file()]
     if missing or not paths:
@@ -87,7 +95,7 @@ def main() -> int:
         *rows,
         f"| **total** | **{total:.1f}** | {BOOK_S} | {'yes' if total <= BOOK_S else 'no'} |",
         "",
-        f"Measured on {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, Python "
+        f"Measured on {cpu_model()}, {len(os.sched_getaffinity(0))} cores, torch {torch.__version__}, Python "
         f"{platform.python_version()}; load average {load_before:.2f} before and {load_average():.2f} after.",
     ])
     print(table)

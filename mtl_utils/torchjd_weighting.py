@@ -59,10 +59,18 @@ class TorchJD(Weighting):
     ``gradients`` is where the task gradients are taken: ``"shared"`` (the shared trunk's parameters, as the methods'
     papers define them) or ``"representation"`` (the trunk's output, cheaper, as MGDA-UB does). RLW ignores it.
     ``heads``: ``"weighted"`` or ``"own"`` (see ``mtl_utils.weighting``); RLW, a loss-only method, weights its heads.
+    ``every``: solve for new weights at every ``every``-th step only, and reuse the last ones in between, without
+    computing the task gradients there (the ``update_weights_every`` option of Nash-MTL's authors' code, whose solve
+    is the dearest of these methods); 1, the default, solves at every step.
     """
 
-    def __init__(self, tasks: Sequence, method: str, gradients: str = "shared", heads: str = "weighted") -> None:
+    def __init__(self, tasks: Sequence, method: str, gradients: str = "shared", heads: str = "weighted",
+                 every: int = 1) -> None:
         super().__init__(tasks)
+        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+            raise ValueError(f"every must be a positive integer (solve every `every` steps), got {every!r}")
+        self.every = every
+        self._last: Tensor | None = None
         if method not in METHODS:
             raise ValueError(f"unknown TorchJD method {method!r}; choose one of {sorted(METHODS)}")
         if gradients not in ("shared", "representation"):
@@ -77,10 +85,13 @@ class TorchJD(Weighting):
         self._set_heads(heads)
 
     def extra_repr(self) -> str:
-        return f"method={self.method!r}, gradients={self.gradients!r}, heads={self.heads!r}"
+        return f"method={self.method!r}, gradients={self.gradients!r}, heads={self.heads!r}, every={self.every}"
 
     def forward(self, losses: Tensor, ctx: StepContext) -> tuple[Tensor, Tensor]:
         self._check(losses, ctx)
+        if self._last is not None and ctx.step % self.every != 0:  # reuse: no gradients, no solve
+            w = self._last.to(losses.dtype)
+            return (w * losses).sum(), w
         if self.gradients is None:
             statistic = losses.detach().unsqueeze(1)  # RLW reads only the number of rows
         else:
@@ -89,4 +100,6 @@ class TorchJD(Weighting):
         with warnings.catch_warnings():  # cvxpy (Nash-MTL's solver) warns on every call that it cannot cache
             warnings.filterwarnings("ignore", message=".*not DPP.*")
             w = self.jd_weighting(statistic).detach().to(losses.dtype)
+        if self.every > 1:
+            self._last = w
         return (w * losses).sum(), w

@@ -6,8 +6,9 @@ The times are computed, never typed by hand, so that they follow the notebooks:
   per minute, rounded up. The code is counted in characters, not lines, so that formatting it to the page (which
   splits long lines) does not change the time: 500 characters a minute is the earlier rate of 10 lines a minute on
   the code as it was written before it was wrapped (about 50 non-blank characters a line);
-- run time (seconds) is read from ``book/runtime_table.md`` (measured by ``bench/book_budget.py`` on 2 CPU cores);
-  a chapter missing from it is "not measured".
+- run time (seconds) is read from ``book/runtime_table.md`` (measured by ``bench/book_budget.py`` on 2 CPU cores)
+  and from ``book/runtime_table_one_core.md`` (``bench/book_budget.py --cores 1``: one core, as on a one-core
+  runtime); a chapter missing from a table is "not measured".
 
 The chapters are the notebooks listed in ``_toc.yml`` that exist on disk, in the table of contents' order.
 ``tests/unit/test_course_pages.py`` checks that the committed file is what this script writes.
@@ -26,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "book" / "course_times.md"
 WORDS_PER_MINUTE = 200
 CODE_CHARS_PER_MINUTE = 500  # non-blank characters: about 10 unwrapped lines of code
-HEADER = ("| chapter | reading time (min) | run time on 2 CPU cores (s) |\n"
-          "|---|---:|---:|\n")
+HEADER = ("| chapter | reading time (min) | run time on 2 CPU cores (s) | run time on 1 CPU core (s) |\n"
+          "|---|---:|---:|---:|\n")
 
 
 def toc_notebooks(root: Path = ROOT) -> list[Path]:
@@ -68,13 +69,14 @@ def run_seconds(table: Path) -> dict[str, str]:
 
 def render(root: Path = ROOT) -> str:
     """The markdown table of ``book/course_times.md``."""
-    seconds = run_seconds(root / "book" / "runtime_table.md")
+    two = run_seconds(root / "book" / "runtime_table.md")
+    one = run_seconds(root / "book" / "runtime_table_one_core.md")
     rows = []
     for nb in toc_notebooks(root):
-        run = seconds.get(nb.name, "not measured")
-        rows.append(f"| {{doc}}`{nb.stem}` | {reading_minutes(nb)} | {run} |\n")
-    return "% Written by tools/course_times.py from the notebooks and book/runtime_table.md; do not edit.\n" + \
-        HEADER + "".join(rows)
+        rows.append(f"| {{doc}}`{nb.stem}` | {reading_minutes(nb)} | {two.get(nb.name, 'not measured')} | "
+                    f"{one.get(nb.name, 'not measured')} |\n")
+    return ("% Written by tools/course_times.py from the notebooks, book/runtime_table.md and "
+            "book/runtime_table_one_core.md; do not edit.\n" + HEADER + "".join(rows))
 
 
 def main() -> Path:

@@ -27,7 +27,7 @@ def run_until_results_load(results_dir: Path, monkeypatch) -> None:
 def test_the_chapter_loads_every_results_file_it_uses():
     source = "".join("".join(c["source"]) for c in json.loads(CLOSING.read_text())["cells"] if c["cell_type"] == "code")
     for name in ["04_hard_sharing", "05_soft_sharing", "07_task_weighting", "08_conflicting_gradients",
-                 "09_task_affinity", "10_multimnist", "11_structure_sharing", "15_optimizer_benchmark"]:
+                 "08b_rest_of_the_field", "09_task_affinity", "10_multimnist", "11_structure_sharing", "15_optimizer_benchmark"]:
         assert f'"{name}"' in source
     assert "load(name, seeds=SEEDS)" in source, "results are loaded with the seeds checked"
 

@@ -44,8 +44,13 @@ def test_run_time_comes_from_the_runtime_table_or_says_not_measured(tmp_path):
         "| notebook | seconds | budget (s) | within it |\n|---|---:|---:|:---:|\n| a.ipynb | 12.5 | 120 | yes |\n")
     text = course_times.render(tmp_path)
     # 400 words / 200 + 2 code lines / 10 = 2.2 minutes, rounded up to 3; b has no row in the runtime table
-    assert "| {doc}`a` | 3 | 12.5 |" in text
-    assert "| {doc}`b` | 3 | not measured |" in text
+    assert "| {doc}`a` | 3 | 12.5 | not measured |" in text
+    assert "| {doc}`b` | 3 | not measured | not measured |" in text
+    (tmp_path / "book" / "runtime_table_one_core.md").write_text(
+        "| notebook | seconds | budget (s) | within it |\n|---|---:|---:|:---:|\n| b.ipynb | 30.0 | 120 | yes |\n")
+    text = course_times.render(tmp_path)
+    assert "| {doc}`a` | 3 | 12.5 | not measured |" in text
+    assert "| {doc}`b` | 3 | not measured | 30.0 |" in text
     assert "missing" not in text
 
 

@@ -142,3 +142,25 @@ def test_imtlg_weights_give_equal_projections_on_the_unit_task_gradients():
     projections = (jacobian / jacobian.norm(dim=1, keepdim=True)) @ update
     assert_close(projections, projections.mean().expand(3), atol=1e-6, rtol=1e-5)
     assert (projections > 0).all()
+
+
+def test_every_reuses_the_last_weights_without_gradients_between_solves():
+    calls = []
+
+    def gramian(seed):
+        def compute():
+            calls.append(seed)
+            return random_gramian(3, seed=seed).float()
+        return compute
+
+    weighting = TorchJD(["a", "b", "c"], "UPGrad", every=3)
+    losses = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    weights = [weighting(losses, StepContext(step, 1, 10, gramian=gramian(step)))[1] for step in range(7)]
+    assert calls == [0, 3, 6]  # the Gramian is computed on the solving steps only
+    assert_close(weights[0], jd.UPGradWeighting()(random_gramian(3, seed=0).float()))
+    for reused, solved in [(1, 0), (2, 0), (4, 3), (5, 3)]:
+        assert_close(weights[reused], weights[solved])
+    assert not torch.equal(weights[3], weights[0])
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="every must be a positive integer"):
+            TorchJD(["a", "b"], "UPGrad", every=bad)
