@@ -89,13 +89,14 @@ def main() -> int:
         verdict = status if status != "ok" else ("yes" if seconds <= budget(path) else "no")
         rows.append(f"| {path.name} | {seconds:.1f} | {budget(path)} | {verdict} |")
         print(rows[-1], file=sys.stderr, flush=True)
+    cores = len(os.sched_getaffinity(0))
     table = "\n".join([
         "| notebook | seconds | budget (s) | within it |",
         "|---|---:|---:|:---:|",
         *rows,
         f"| **total** | **{total:.1f}** | {BOOK_S} | {'yes' if total <= BOOK_S else 'no'} |",
         "",
-        f"Measured on {cpu_model()}, {len(os.sched_getaffinity(0))} cores, torch {torch.__version__}, Python "
+        f"Measured on {cpu_model()}, {cores} core{'s' if cores != 1 else ''}, torch {torch.__version__}, Python "
         f"{platform.python_version()}; load average {load_before:.2f} before and {load_average():.2f} after.",
     ])
     print(table)
