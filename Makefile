@@ -28,7 +28,7 @@ $(STAMP): requirements.txt pyproject.toml
 install: $(STAMP)
 
 data: install
-	$(PY) -c "from mtl_utils.mnist import report; report()"
+	$(PY) -c "from mtl_utils.foundations.mnist import report; report()"
 
 # The HTML from the notebooks' committed outputs (which `make test` verifies): about a minute, nothing is executed.
 book: install
@@ -65,7 +65,7 @@ clean:
 
 # Trained weights are keyed by configuration, torch version and the mtl_utils source; this removes them all.
 clean-cache: install
-	$(PY) -c "from mtl_utils.cache import clear, model_cache_dir; print(clear(), 'cached models removed from', model_cache_dir())"
+	$(PY) -c "from mtl_utils.foundations.cache import clear, model_cache_dir; print(clear(), 'cached models removed from', model_cache_dir())"
 
 # JupyterLab on book/, with the .venv kernel (where mtl_utils is installed); prints the URL with its token. Port
 # LAB_PORT (8888), or the next free one if it is busy. Progress bars are on unless MTL_PROGRESS is set by you.

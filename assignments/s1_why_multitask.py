@@ -26,8 +26,9 @@ import torch
 import torch.nn.functional as F
 
 import mtl_utils as mu
-from mtl_utils import cost, stats
-from mtl_utils.mnist import Split
+from mtl_utils.evidence import stats
+from mtl_utils.foundations import cost
+from mtl_utils.foundations.mnist import Split
 
 # %% [raw]
 # # BEGIN QUESTION
@@ -42,7 +43,7 @@ from mtl_utils.mnist import Split
 torch.manual_seed(0)
 images = 2 * torch.randn(256, 1, 28, 28)
 labels = torch.randint(0, 10, (256,))
-net = mu.HardSharingNet.for_tasks([mu.tasks.digit_task(), mu.tasks.parity_task()])
+net = mu.HardSharingNet.for_tasks([mu.foundations.tasks.digit_task(), mu.foundations.tasks.parity_task()])
 with torch.no_grad():
     initial_loss = F.cross_entropy(net(images)["digit"], labels).item()
 print(f"initial loss {initial_loss:.3f}, log 10 = {math.log(10):.3f}")
@@ -52,8 +53,14 @@ print(f"initial loss {initial_loss:.3f}, log 10 = {math.log(10):.3f}")
 
 # %%
 def test_initial_loss_is_near_log_k(env):
-    import math, torch, torch.nn.functional as F, mtl_utils as mu
-    from mtl_utils import cost, stats
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    import mtl_utils as mu
+    from mtl_utils.evidence import stats
+    from mtl_utils.foundations import cost
     assert abs(env["initial_loss"] - math.log(10)) < 0.1
 
 # %% [raw]
@@ -86,8 +93,14 @@ big_task = mu.Task("big", 2, lambda split: (split.labels >= 5).long())  # SOLUTI
 
 # %%
 def test_big_is_a_task(env):
-    import math, torch, torch.nn.functional as F, mtl_utils as mu
-    from mtl_utils import cost, stats
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    import mtl_utils as mu
+    from mtl_utils.evidence import stats
+    from mtl_utils.foundations import cost
     assert isinstance(env["big_task"], mu.Task)
     assert env["big_task"].name == "big"
 
@@ -96,10 +109,16 @@ def test_big_is_a_task(env):
 hidden: true
 """ # END TEST CONFIG
 def test_big_labels_and_width(env):
-    import math, torch, torch.nn.functional as F, mtl_utils as mu
-    from mtl_utils import cost, stats
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    import mtl_utils as mu
+    from mtl_utils.evidence import stats
+    from mtl_utils.foundations import cost
     task = env["big_task"]
-    from mtl_utils.mnist import Split
+    from mtl_utils.foundations.mnist import Split
 
     split = Split(torch.zeros(20, 28, 28, dtype=torch.uint8), torch.arange(20) % 10)
     assert task.num_outputs == 2
@@ -128,7 +147,7 @@ def test_big_labels_and_width(env):
 
 # %%
 def ten_class_tasks(n_tasks):
-    return [mu.Task(f"task{i}", 10, mu.data.digit) for i in range(n_tasks)]
+    return [mu.Task(f"task{i}", 10, mu.foundations.data.digit) for i in range(n_tasks)]
 
 
 def parameter_ratio(n_tasks):
@@ -154,8 +173,14 @@ print({n: round(parameter_ratio(n), 3) for n in (2, 5, 10)}, round(ratio_limit, 
 
 # %%
 def test_ratio_is_a_number_below_one(env):
-    import math, torch, torch.nn.functional as F, mtl_utils as mu
-    from mtl_utils import cost, stats
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    import mtl_utils as mu
+    from mtl_utils.evidence import stats
+    from mtl_utils.foundations import cost
     assert 0 < env["parameter_ratio"](2) < 1
 
 # %%
@@ -163,8 +188,14 @@ def test_ratio_is_a_number_below_one(env):
 hidden: true
 """ # END TEST CONFIG
 def test_ratios_and_limit(env):
-    import math, torch, torch.nn.functional as F, mtl_utils as mu
-    from mtl_utils import cost, stats
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    import mtl_utils as mu
+    from mtl_utils.evidence import stats
+    from mtl_utils.foundations import cost
     trunk = cost.count_parameters(mu.LeNetTrunk())
     head = 84 * 10 + 10
     for n in (2, 5, 10):
@@ -213,8 +244,14 @@ print(loss_with_scaled_head(1), loss_with_scaled_head(20))
 
 # %%
 def test_factor_one_is_the_initial_loss(env):
-    import math, torch, torch.nn.functional as F, mtl_utils as mu
-    from mtl_utils import cost, stats
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    import mtl_utils as mu
+    from mtl_utils.evidence import stats
+    from mtl_utils.foundations import cost
     assert abs(env["loss_with_scaled_head"](1) - env["initial_loss"]) < 1e-5
 
 # %%
@@ -222,8 +259,14 @@ def test_factor_one_is_the_initial_loss(env):
 hidden: true
 """ # END TEST CONFIG
 def test_scaling_makes_the_loss_much_larger_and_leaves_net_alone(env):
-    import math, torch, torch.nn.functional as F, mtl_utils as mu
-    from mtl_utils import cost, stats
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    import mtl_utils as mu
+    from mtl_utils.evidence import stats
+    from mtl_utils.foundations import cost
     before = [p.clone() for p in env["net"].parameters()]
     assert env["loss_with_scaled_head"](20) > math.log(10) + 1
     assert all(torch.equal(a, b) for a, b in zip(before, env["net"].parameters()))
@@ -297,8 +340,14 @@ print((losses(0.5, 0.1) - losses(1.0, 0.05)).abs().max())
 
 # %%
 def test_twenty_losses(env):
-    import math, torch, torch.nn.functional as F, mtl_utils as mu
-    from mtl_utils import cost, stats
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    import mtl_utils as mu
+    from mtl_utils.evidence import stats
+    from mtl_utils.foundations import cost
     assert env["losses"](1.0, 0.05).shape == (20,)
 
 # %%
@@ -306,8 +355,14 @@ def test_twenty_losses(env):
 hidden: true
 """ # END TEST CONFIG
 def test_half_weights_equal_half_learning_rate_with_sgd_but_not_with_adam(env):
-    import math, torch, torch.nn.functional as F, mtl_utils as mu
-    from mtl_utils import cost, stats
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    import mtl_utils as mu
+    from mtl_utils.evidence import stats
+    from mtl_utils.foundations import cost
     f = env["losses"]
     torch.testing.assert_close(f(0.5, 0.1, "sgd"), f(1.0, 0.05, "sgd"), rtol=1e-4, atol=1e-5)
     assert (f(0.5, 0.1, "sgd") - f(1.0, 0.1, "sgd")).abs().max() > 1e-3
@@ -350,8 +405,14 @@ def se_difference(accuracy, n):
 hidden: true
 """ # END TEST CONFIG
 def test_se_difference(env):
-    import math, torch, torch.nn.functional as F, mtl_utils as mu
-    from mtl_utils import cost, stats
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    import mtl_utils as mu
+    from mtl_utils.evidence import stats
+    from mtl_utils.foundations import cost
     for acc, n in [(0.99, 10_000), (0.9, 1_000), (0.5, 100)]:
         assert abs(env["se_difference"](acc, n) - math.sqrt(2 * acc * (1 - acc) / n)) < 1e-12
 

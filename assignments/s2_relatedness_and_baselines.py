@@ -22,7 +22,8 @@ import math
 
 import torch
 
-from mtl_utils import similarity, stats
+from mtl_utils.evidence import stats
+from mtl_utils.relatedness import similarity
 
 # %% [raw]
 # # BEGIN QUESTION
@@ -97,7 +98,8 @@ hidden: true
 """ # END TEST CONFIG
 def test_against_the_library_on_random_labels(env):
     import torch
-    from mtl_utils import similarity
+
+    from mtl_utils.relatedness import similarity
     gen = torch.Generator().manual_seed(7)
     for _ in range(5):
         a = torch.randint(0, 6, (500,), generator=gen)
@@ -209,7 +211,8 @@ hidden: true
 """ # END TEST CONFIG
 def test_cka_matches_the_library_and_is_rotation_invariant(env):
     import torch
-    from mtl_utils import similarity
+
+    from mtl_utils.relatedness import similarity
     gen = torch.Generator().manual_seed(3)
     x, y = torch.randn(200, 12, generator=gen), torch.randn(200, 7, generator=gen)
     y = y + x[:, :7]
@@ -273,7 +276,8 @@ hidden: true
 """ # END TEST CONFIG
 def test_power_calculation(env):
     import math
-    from mtl_utils import stats
+
+    from mtl_utils.evidence import stats
 
     def bound(n, s):
         return (stats.t_quantile(0.975, n - 1) + stats.t_quantile(0.8, n - 1)) * s / math.sqrt(n)

@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 
 import mtl_utils as mu
-from mtl_utils import cost, stats
+from mtl_utils.evidence import stats
+from mtl_utils.foundations import cost
 
 # %% [raw]
 # # BEGIN QUESTION
@@ -36,7 +37,7 @@ from mtl_utils import cost, stats
 # **Question 0 (worked).** Hard sharing for digit and parity against two single-task networks: the parameter ratio.
 
 # %%
-tasks = [mu.tasks.digit_task(), mu.tasks.parity_task()]
+tasks = [mu.foundations.tasks.digit_task(), mu.foundations.tasks.parity_task()]
 torch.manual_seed(0)
 shared_net = mu.HardSharingNet.for_tasks(tasks)
 separate = sum(cost.count_parameters(mu.SingleTaskNet(t)) for t in tasks)
@@ -101,7 +102,7 @@ def test_equal_metrics_give_zero(env):
 hidden: true
 """ # END TEST CONFIG
 def test_delta_m_matches_the_library(env):
-    from mtl_utils import stats
+    from mtl_utils.evidence import stats
     assert abs(env["run_dm"] - stats.delta_m({"digit": 98.95, "parity": 99.41},
                                              {"digit": 99.02, "parity": 99.27})) < 1e-9
     m, s = {"acc": 0.9, "rmse": 0.2, "iou": 0.5}, {"acc": 0.95, "rmse": 0.25, "iou": 0.4}
@@ -228,7 +229,7 @@ def test_choose_steps_returns_a_grid_value(env):
 hidden: true
 """ # END TEST CONFIG
 def test_choice_on_validation_and_paired_test_comparison(env):
-    from mtl_utils import stats
+    from mtl_utils.evidence import stats
     val, test = env["validation"], env["test"]
     assert env["choose_steps"](val, "digit only") == 150
     assert env["choose_steps"](val, "digit + parity") == 300

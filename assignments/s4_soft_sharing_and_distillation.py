@@ -21,9 +21,9 @@
 import torch
 
 import mtl_utils as mu
-from mtl_utils import cost, distill
-from mtl_utils.losses import distillation_loss
-from mtl_utils.models import CrossStitchNet, SoftSharingNet
+from mtl_utils.foundations import cost, distill
+from mtl_utils.foundations.losses import distillation_loss
+from mtl_utils.foundations.models import CrossStitchNet, SoftSharingNet
 
 # %% [raw]
 # # BEGIN QUESTION
@@ -45,8 +45,8 @@ print(f"convolutional {conv:,}, fully connected {fc:,} ({conv / (conv + fc):.0%}
 
 # %%
 def test_the_split_covers_the_trunk(env):
-    from mtl_utils import cost
     import mtl_utils as mu
+    from mtl_utils.foundations import cost
     assert env["conv"] + env["fc"] == cost.count_parameters(mu.LeNetTrunk())
     assert env["conv"] < env["fc"]
 
@@ -63,7 +63,7 @@ def test_the_split_covers_the_trunk(env):
 
 # %% [markdown]
 # **Question 1** (`ch5-ex-cost`). Write `inference_cost(n_tasks)`: for `n_tasks` two-class tasks
-# (`mu.Task(f"task{i}", 2, mu.data.parity)`), a dict that maps `"hard sharing"`, `"soft sharing"` and
+# (`mu.Task(f"task{i}", 2, mu.foundations.data.parity)`), a dict that maps `"hard sharing"`, `"soft sharing"` and
 # `"cross-stitch"` to a pair `(parameters, FLOPs per image)` of `mu.HardSharingNet.for_tasks(tasks)`,
 # `SoftSharingNet(tasks)` and `CrossStitchNet(tasks)`, counted with `cost.count_parameters` and
 # `cost.flops_per_image`. How does each grow from 2 to 10 tasks?
@@ -75,7 +75,7 @@ def test_the_split_covers_the_trunk(env):
 def inference_cost(n_tasks):
     """(parameters, FLOPs per image) of the three ways to share, for n two-class tasks."""
     # BEGIN SOLUTION
-    tasks = [mu.Task(f"task{i}", 2, mu.data.parity) for i in range(n_tasks)]
+    tasks = [mu.Task(f"task{i}", 2, mu.foundations.data.parity) for i in range(n_tasks)]
     nets = {"hard sharing": mu.HardSharingNet.for_tasks(tasks), "soft sharing": SoftSharingNet(tasks),
             "cross-stitch": CrossStitchNet(tasks)}
     return {name: (cost.count_parameters(net), cost.flops_per_image(net)) for name, net in nets.items()}
@@ -100,10 +100,10 @@ hidden: true
 """ # END TEST CONFIG
 def test_costs_and_growth(env):
     import mtl_utils as mu
-    from mtl_utils import cost
-    from mtl_utils.models import SoftSharingNet
+    from mtl_utils.foundations import cost
+    from mtl_utils.foundations.models import SoftSharingNet
     two, ten = env["inference_cost"](2), env["inference_cost"](10)
-    tasks = [mu.Task(f"task{i}", 2, mu.data.parity) for i in range(10)]
+    tasks = [mu.Task(f"task{i}", 2, mu.foundations.data.parity) for i in range(10)]
     assert ten["soft sharing"] == (cost.count_parameters(SoftSharingNet(tasks)),
                                    cost.flops_per_image(SoftSharingNet(tasks)))
     assert ten["hard sharing"][0] == cost.count_parameters(mu.HardSharingNet.for_tasks(tasks))
@@ -145,7 +145,7 @@ def trace_norm_penalty(lam):
 
 
 torch.manual_seed(0)
-soft = SoftSharingNet([mu.tasks.digit_task(), mu.tasks.parity_task()])
+soft = SoftSharingNet([mu.foundations.tasks.digit_task(), mu.foundations.tasks.parity_task()])
 print(float(trace_norm_penalty(0.01)(soft)))
 
 # %% [raw]
@@ -165,10 +165,11 @@ hidden: true
 """ # END TEST CONFIG
 def test_penalty_value(env):
     import torch
+
     import mtl_utils as mu
-    from mtl_utils.models import SoftSharingNet
+    from mtl_utils.foundations.models import SoftSharingNet
     torch.manual_seed(5)
-    net = SoftSharingNet([mu.tasks.digit_task(), mu.tasks.parity_task()])
+    net = SoftSharingNet([mu.foundations.tasks.digit_task(), mu.foundations.tasks.parity_task()])
     a, b = (dict(t.trunk.named_parameters()) for t in net.towers.values())
     expected = sum(torch.linalg.svdvals(torch.stack([a[k].flatten(), b[k].flatten()])).sum() for k in a)
     assert abs(float(env["trace_norm_penalty"](0.5)(net)) - 0.5 * float(expected)) < 1e-3
@@ -236,7 +237,8 @@ hidden: true
 """ # END TEST CONFIG
 def test_the_factor_keeps_the_gradient_scale(env):
     import torch
-    from mtl_utils.losses import distillation_loss
+
+    from mtl_utils.foundations.losses import distillation_loss
     assert env["ratio_without"] < 0.01 and 0.1 < env["ratio_with"] < 10
     logits = env["student"].clone().requires_grad_(True)
     distillation_loss(logits, env["teacher"], env["target"], 4, beta=1.0).backward()
@@ -288,7 +290,8 @@ hidden: true
 """ # END TEST CONFIG
 def test_matches_group_logits(env):
     import torch
-    from mtl_utils import distill
+
+    from mtl_utils.foundations import distill
     logits = torch.randn(50, 10, generator=torch.Generator().manual_seed(1))
     expected = distill.group_logits(logits, [[1, 3, 5, 7, 9], [0, 2, 4, 6, 8]])
     torch.testing.assert_close(env["parity_log_probs"](logits), expected)

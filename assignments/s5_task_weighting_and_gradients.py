@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from mtl_utils import weighting as W
+from mtl_utils.optimization import weighting as W
 
 # %% [raw]
 # # BEGIN QUESTION
@@ -205,7 +205,8 @@ hidden: true
 """ # END TEST CONFIG
 def test_closed_form_against_min_norm_weights(env):
     import torch
-    from mtl_utils import weighting as W
+
+    from mtl_utils.optimization import weighting as W
     assert abs(env["gamma_orthogonal"] - 0.1) < 1e-12
     gen = torch.Generator().manual_seed(11)
     for _ in range(20):

@@ -23,7 +23,8 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from mtl_utils import affinity, stats
+from mtl_utils.evidence import stats
+from mtl_utils.relatedness import affinity
 
 # %% [raw]
 # # BEGIN QUESTION
@@ -111,7 +112,8 @@ hidden: true
 def test_against_best_split(env):
     import numpy as np
     import pandas as pd
-    from mtl_utils import affinity
+
+    from mtl_utils.relatedness import affinity
 
     def as_sets(groups):
         return {frozenset(g) for g in groups}
@@ -180,7 +182,8 @@ hidden: true
 """ # END TEST CONFIG
 def test_against_rank_correlation(env):
     import numpy as np
-    from mtl_utils import stats
+
+    from mtl_utils.evidence import stats
     rng = np.random.default_rng(9)
     cases = [(env["predictor"], env["transfer"]), (list(rng.normal(size=6)), list(rng.normal(size=6))),
              ([1, 2, 3, 4, 5], [2, 1, 4, 3, 5])]

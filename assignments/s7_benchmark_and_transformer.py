@@ -24,8 +24,9 @@ import pandas as pd
 import torch
 
 import mtl_utils as mu
-from mtl_utils import cost, stats
-from mtl_utils.transformer import SeparateViTs, TaskTokenViT
+from mtl_utils.architectures.transformer import SeparateViTs, TaskTokenViT
+from mtl_utils.evidence import stats
+from mtl_utils.foundations import cost
 
 # %% [raw]
 # # BEGIN QUESTION
@@ -165,7 +166,7 @@ def test_best_of_many_is_biased_by_about_two_and_a_half_standard_errors(env):
 
 # %% [markdown]
 # **Question 3** (`ch11-ex-cost`). Write `vit_cost(n_tasks)`: for `n_tasks` ten-class tasks
-# (`mu.Task(f"t{i}", 10, mu.data.digit)`), a dict that maps `"separate"` and `"task tokens"` to
+# (`mu.Task(f"t{i}", 10, mu.foundations.data.digit)`), a dict that maps `"separate"` and `"task tokens"` to
 # `(parameters, FLOPs per image)` of `SeparateViTs(tasks)` and `TaskTokenViT(tasks)`, counted with
 # `cost.count_parameters` and `cost.flops_per_image` (switch PyTorch's fast attention path off while counting with
 # `torch.backends.mha.set_fastpath_enabled(False)`, and on again afterwards). How do they grow from 2 to 10 tasks?
@@ -177,7 +178,7 @@ def test_best_of_many_is_biased_by_about_two_and_a_half_standard_errors(env):
 def vit_cost(n_tasks):
     """(parameters, FLOPs per image) of separate encoders and task tokens for n ten-class tasks."""
     # BEGIN SOLUTION
-    tasks = [mu.Task(f"t{i}", 10, mu.data.digit) for i in range(n_tasks)]
+    tasks = [mu.Task(f"t{i}", 10, mu.foundations.data.digit) for i in range(n_tasks)]
     torch.backends.mha.set_fastpath_enabled(False)
     try:
         nets = {"separate": SeparateViTs(tasks), "task tokens": TaskTokenViT(tasks)}
@@ -205,11 +206,15 @@ hidden: true
 """ # END TEST CONFIG
 def test_flop_counts(env):
     import torch
+
     import mtl_utils as mu
-    from mtl_utils import cost
-    from mtl_utils.transformer import SeparateViTs, TaskTokenViT
+    from mtl_utils.architectures.transformer import (
+        SeparateViTs,
+        TaskTokenViT,
+    )
+    from mtl_utils.foundations import cost
     two, ten = env["vit_cost"](2), env["vit_cost"](10)
-    tasks = [mu.Task(f"t{i}", 10, mu.data.digit) for i in range(10)]
+    tasks = [mu.Task(f"t{i}", 10, mu.foundations.data.digit) for i in range(10)]
     torch.backends.mha.set_fastpath_enabled(False)
     expected = {"separate": (cost.count_parameters(SeparateViTs(tasks)), cost.flops_per_image(SeparateViTs(tasks))),
                 "task tokens": (cost.count_parameters(TaskTokenViT(tasks)),

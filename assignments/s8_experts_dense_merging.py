@@ -24,7 +24,9 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from mtl_utils import cost, merging, moe, stats
+from mtl_utils.architectures import merging, moe
+from mtl_utils.evidence import stats
+from mtl_utils.foundations import cost
 
 # %% [raw]
 # # BEGIN QUESTION
@@ -122,7 +124,9 @@ hidden: true
 """ # END TEST CONFIG
 def test_gate_shapes_outputs_and_size(env):
     import torch
-    from mtl_utils import cost, moe
+
+    from mtl_utils.architectures import moe
+    from mtl_utils.foundations import cost
     net = env["MyMMoE"](["p", "q", "r"], 7, 3, 4, 2)
     x = torch.randn(9, 7)
     gates = net.gates(x)
@@ -175,7 +179,8 @@ hidden: true
 """ # END TEST CONFIG
 def test_every_expert_computes_the_same(env):
     import torch
-    from mtl_utils import moe
+
+    from mtl_utils.architectures import moe
     torch.manual_seed(3)
     model = moe.MMoE(["a", "b"], in_dim=6, num_experts=4, expert_hidden=5, tower_hidden=3)
     gate_before = model.gate_layers["a"].weight.clone()
@@ -249,7 +254,7 @@ def test_no_change_is_zero(env):
 hidden: true
 """ # END TEST CONFIG
 def test_both_summaries(env):
-    from mtl_utils import stats
+    from mtl_utils.evidence import stats
     run, single, groups, lower = env["run"], env["single"], env["groups"], env["lower"]
 
     def rel(m):
@@ -312,7 +317,8 @@ hidden: true
 """ # END TEST CONFIG
 def test_against_the_library(env):
     import torch
-    from mtl_utils import merging
+
+    from mtl_utils.architectures import merging
     gen = torch.Generator().manual_seed(8)
     for k in (10, 20, 50, 100):
         flat = torch.randn(3, 40, generator=gen)

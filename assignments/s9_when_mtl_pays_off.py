@@ -22,7 +22,7 @@
 import pandas as pd
 import torch
 
-from mtl_utils import weighting as W
+from mtl_utils.optimization import weighting as W
 
 # %% [raw]
 # # BEGIN QUESTION
@@ -125,6 +125,7 @@ hidden: true
 """ # END TEST CONFIG
 def test_order_matters_for_mgda_not_for_static_weights(env):
     import torch
+
     from mtl_utils import distributed
     assert env["static_gap"] < 1e-12
     assert env["mgda_gap"] > 1e-3
@@ -185,7 +186,8 @@ hidden: true
 """ # END TEST CONFIG
 def test_same_seed_same_update_and_orders_differ(env):
     import torch
-    from mtl_utils import weighting as W
+
+    from mtl_utils.optimization import weighting as W
     J3 = env["J3"]
     assert env["same_seed_agree"] is True and env["orders"] > 1
     expected = W.pcgrad_weights(J3 @ J3.T, torch.Generator().manual_seed(3)) @ J3

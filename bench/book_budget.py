@@ -25,9 +25,8 @@ from pathlib import Path
 
 import nbformat
 import torch
-from nbclient import NotebookClient
-
 from machine_info import cpu_model, load_average
+from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 PER_NOTEBOOK_S, BOOK_S = 150, 2400  # the book's budgets on 2 CPU cores, from an empty model cache (developers' guide)

@@ -1,4 +1,4 @@
-"""Five seeds of chapter 4's hard-sharing run, trained side by side (``mtl_utils.parallel.fit_seeds``) against
+"""Five seeds of chapter 4's hard-sharing run, trained side by side (``mtl_utils.foundations.parallel.fit_seeds``) against
 sequential ``fit`` calls, in one run; prints the ratio of wall-clock times.
 
 The sequential arm runs at ``--threads`` threads per ``fit`` (default: ``$MTL_THREADS``, else 1, the book's
@@ -19,12 +19,17 @@ import time
 from dataclasses import replace
 
 import torch
-
-from mtl_utils import BOOK_RECIPE, HardSharingNet, TaskData, load_mnist, validation_split
-from mtl_utils.parallel import default_processes, fit_seeds
-from mtl_utils.tasks import digit_task, parity_task
-
 from machine_info import cpu_model, load_average
+
+from mtl_utils import (
+    BOOK_RECIPE,
+    HardSharingNet,
+    TaskData,
+    load_mnist,
+    validation_split,
+)
+from mtl_utils.foundations.parallel import default_processes, fit_seeds
+from mtl_utils.foundations.tasks import digit_task, parity_task
 
 TASKS = [digit_task(), parity_task()]
 

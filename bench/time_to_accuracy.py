@@ -12,10 +12,17 @@ import argparse
 import math
 from dataclasses import replace
 
-from mtl_utils import BOOK_RECIPE, HardSharingNet, TaskData, fit, load_mnist, seed_everything
-from mtl_utils.tasks import digit_task, parity_task
-
 from train_speed import machine
+
+from mtl_utils import (
+    BOOK_RECIPE,
+    HardSharingNet,
+    TaskData,
+    fit,
+    load_mnist,
+    seed_everything,
+)
+from mtl_utils.foundations.tasks import digit_task, parity_task
 
 TASKS = [digit_task(), parity_task()]
 

@@ -1,4 +1,4 @@
-"""Seconds per epoch: the article's training loop against ``mtl_utils.train.fit``, same network, batch and optimizer.
+"""Seconds per epoch: the article's training loop against ``mtl_utils.foundations.train.fit``, same network, batch and optimizer.
 
 (a) the article's loop: ``torchvision.datasets.MNIST`` with ``ToTensor`` and ``Normalize``, a ``DataLoader`` with
     2 workers and batch 100, the two-headed LeNet returning (digit, parity), SGD lr 1e-3 momentum 0.9;
@@ -6,7 +6,7 @@
 
 The two alternate A B A B so that a change in the machine's load hits both alike. Each repetition is one epoch
 (or ``--steps`` steps, scaled to an epoch, for a quick run). The last line reads ``ratio article/mtl_utils = N.NN``
-(median over median). Never downloads: torchvision reads the raw files that ``mtl_utils.mnist.locate`` finds.
+(median over median). Never downloads: torchvision reads the raw files that ``mtl_utils.foundations.mnist.locate`` finds.
 
     MTL_DATA_DIR=/path/to/data python bench/train_speed.py --reps 3
 """
@@ -20,15 +20,21 @@ from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
+from machine_info import cpu_model, load_average
 from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-from mtl_utils import ARTICLE_RECIPE, HardSharingNet, TaskData, fit, load_mnist, seed_everything
-from mtl_utils.mnist import locate
-from mtl_utils.tasks import digit_task, parity_task
-
-from machine_info import cpu_model, load_average
+from mtl_utils import (
+    ARTICLE_RECIPE,
+    HardSharingNet,
+    TaskData,
+    fit,
+    load_mnist,
+    seed_everything,
+)
+from mtl_utils.foundations.mnist import locate
+from mtl_utils.foundations.tasks import digit_task, parity_task
 
 TASKS = [digit_task(), parity_task()]
 BATCH = ARTICLE_RECIPE.batch_size

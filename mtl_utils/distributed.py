@@ -28,11 +28,11 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .data import TaskData, normalize, validation_split
-from .mnist import load_mnist
-from .models import HardSharingNet
-from .tasks import Task, digit_task, parity_task
-from .weighting import min_norm_weights, pcgrad_weights, task_gradients
+from .foundations.data import TaskData, normalize, validation_split
+from .foundations.mnist import load_mnist
+from .foundations.models import HardSharingNet
+from .foundations.tasks import Task, digit_task, parity_task
+from .optimization.weighting import min_norm_weights, pcgrad_weights, task_gradients
 
 __all__ = ["MODES", "global_batches", "rank_batches", "combine", "train", "launch"]
 

@@ -21,11 +21,11 @@ every reference solution and every untouched student notebook and fails unless t
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import re
 import shutil
 import subprocess
 import sys
-import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path

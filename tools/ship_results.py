@@ -1,7 +1,7 @@
 """Copy the committed results (book/results/*.json) into the package, so that Colab's install carries them.
 
 `python tools/ship_results.py` copies; `--check` only reports the files that differ and exits 1 if any do.
-See mtl_utils/shipped_results.py for why and for the checks made on the copies.
+See mtl_utils/evidence/shipped_results.py for why and for the checks made on the copies.
 """
 import argparse
 import shutil

@@ -20,8 +20,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import assignments
 import course_times
+
+import assignments
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "book" / "syllabus.md"

@@ -20,11 +20,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+import chromium
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
-
-import chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAPTER = ROOT / "book" / "01_why_multitask.ipynb"

@@ -12,11 +12,10 @@ import os
 import threading
 from pathlib import Path
 
+import chromium
 import pytest
 import yaml
 from selenium.webdriver.support.ui import WebDriverWait
-
-import chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 HTML = Path(os.environ.get("MTL_BOOK_HTML", ROOT / "_build" / "html"))
@@ -132,8 +131,8 @@ def test_bibliography_and_api_pages(browser, server):
     assert n_entries >= 9
     _open(browser, f"{server}/book/api.html")
     documented = browser.execute_script("return Array.from(document.querySelectorAll('dt.sig')).map(d => d.id)")
-    for name in ("mtl_utils.train.fit", "mtl_utils.tasks.Task", "mtl_utils.models.HardSharingNet",
-                 "mtl_utils.mnist.load_mnist"):
+    for name in ("mtl_utils.foundations.train.fit", "mtl_utils.foundations.tasks.Task", "mtl_utils.foundations.models.HardSharingNet",
+                 "mtl_utils.foundations.mnist.load_mnist"):
         assert name in documented, f"{name} missing from the API page"
 
 

@@ -10,9 +10,8 @@ import re
 import threading
 from pathlib import Path
 
-import pytest
-
 import chromium
+import pytest
 from test_pages import toc_pages
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
 import first_cell  # noqa: E402
 
-# The closing chapter trains nothing: it reads the results that mtl_utils ships (mtl_utils.shipped_results).
+# The closing chapter trains nothing: it reads the results that mtl_utils ships (mtl_utils.evidence.shipped_results).
 CHAPTERS = ["01_why_multitask.ipynb", "12_mixture_of_experts.ipynb", "16_when_mtl_pays_off.ipynb"]
 # What Colab's runtime has installed that the book's notebooks and mtl_utils import (torchjd is not among them).
 COLAB_PACKAGES = ["torch", "torchvision", "numpy", "pandas", "matplotlib", "tqdm", "ipykernel"]

@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from mtl_utils import adapters
-from mtl_utils.models import LeNetTrunk
+from mtl_utils.architectures import adapters
+from mtl_utils.foundations.models import LeNetTrunk
 
 
 @pytest.mark.parametrize("rank", [1, 4, 16])

@@ -3,9 +3,9 @@ import pytest
 import torch
 from torch import nn
 
-from mtl_utils import affinity
-from mtl_utils.models import HardSharingNet
-from mtl_utils.tasks import Task, digit_task, parity_task
+from mtl_utils.foundations.models import HardSharingNet
+from mtl_utils.foundations.tasks import Task, digit_task, parity_task
+from mtl_utils.relatedness import affinity
 
 
 def _net_and_batch(tasks, seed=0, batch=16):

@@ -14,8 +14,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
-import assignments as A  # noqa: E402
 import syllabus  # noqa: E402
+
+import assignments as A  # noqa: E402
 
 # (autograded points of a correct notebook, points of the untouched student notebook, manual points)
 EXPECTED = {

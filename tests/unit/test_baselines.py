@@ -2,8 +2,12 @@ import pytest
 import torch
 
 from mtl_utils import Recipe, TaskData, digit_task, parity_task
-from mtl_utils.baselines import data_fingerprint, hard_sharing_model, single_task_baseline
-from mtl_utils.models import HardSharingNet, SingleTaskNet
+from mtl_utils.foundations.baselines import (
+    data_fingerprint,
+    hard_sharing_model,
+    single_task_baseline,
+)
+from mtl_utils.foundations.models import HardSharingNet, SingleTaskNet
 
 QUICK = Recipe(epochs=1, batch_size=64)
 TASKS = [digit_task(), parity_task()]

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from mtl_utils import benchmark as B
-from mtl_utils import benchmark_settings as BS
+from mtl_utils.benchmark import settings as BS
 
 METHODS = ["equal", "static grid", "uncertainty", "RLW", "PCGrad"]
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from mtl_utils import cache
+from mtl_utils.foundations import cache
 
 
 def build():
@@ -67,8 +67,9 @@ def test_key_is_stable_and_sensitive():
 
 def _copy_package(dst):
     dst.mkdir()
-    for f in cache.PACKAGE_DIR.glob("*.py"):
-        (dst / f.name).write_bytes(f.read_bytes())
+    for f in cache.PACKAGE_DIR.rglob("*.py"):
+        (dst / f.relative_to(cache.PACKAGE_DIR)).parent.mkdir(parents=True, exist_ok=True)
+        (dst / f.relative_to(cache.PACKAGE_DIR)).write_bytes(f.read_bytes())
     return dst
 
 
@@ -76,7 +77,7 @@ def test_source_edit_changes_the_hash(tmp_path):
     pkg = _copy_package(tmp_path / "pkg")
     before = cache.source_hash.__wrapped__(pkg)
     assert before == cache.source_hash.__wrapped__(pkg)
-    train = pkg / "train.py"
+    train = pkg / "foundations" / "train.py"
     train.write_text(train.read_text() + "\n# a one-line change\n")
     assert cache.source_hash.__wrapped__(pkg) != before
     assert cache.source_hash.__wrapped__(cache.PACKAGE_DIR) == cache.source_hash()
@@ -89,7 +90,7 @@ def test_key_covers_the_source(monkeypatch):
 
 
 def test_same_source_same_key_in_a_fresh_process():
-    code = "from mtl_utils import cache; print(cache.config_key({'seed': 0}))"
+    code = "from mtl_utils.foundations import cache; print(cache.config_key({'seed': 0}))"
     keys = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
             for _ in range(2)}
     assert keys == {cache.config_key({"seed": 0})}

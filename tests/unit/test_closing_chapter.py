@@ -42,7 +42,7 @@ def test_stale_results_stop_the_chapter(tmp_path, monkeypatch):
         shutil.copy(path, tmp_path / path.name)
     victim = tmp_path / "07_task_weighting.json"
     record = json.loads(victim.read_text())
-    record["mtl_utils_modules"]["train.py"] = "0" * 16
+    record["mtl_utils_modules"]["foundations/train.py"] = "0" * 16
     victim.write_text(json.dumps(record))
     with pytest.raises(CellExecutionError, match="07_task_weighting.*other mtl_utils code"):
         run_until_results_load(tmp_path, monkeypatch)

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from mtl_utils import data as D
-from mtl_utils.tasks import digit_task, parity_task
+from mtl_utils.foundations import data as D
+from mtl_utils.foundations.tasks import digit_task, parity_task
 
 
 def test_normalize_matches_the_articles_transform():

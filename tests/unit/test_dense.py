@@ -1,12 +1,12 @@
-"""Tests for mtl_utils.dense: the dense losses and the nine metrics on hand-computed cases."""
+"""Tests for mtl_utils.settings.dense: the dense losses and the nine metrics on hand-computed cases."""
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from mtl_utils import dense
-from mtl_utils.scenes import make_scenes
+from mtl_utils.settings import dense
+from mtl_utils.settings.scenes import make_scenes
 
 
 def test_segmentation_metrics_by_hand():
@@ -117,8 +117,8 @@ def test_normal_mask_tests_every_channel_not_their_sum():
 
 def test_nyuv2_layout_feeds_thirteen_class_tasks_and_scores(tmp_path):
     """load_nyuv2's output (13 classes, −1 labels, missing depth) goes through dense_tasks(13), TaskData and scores."""
-    from mtl_utils.data import TaskData
-    from mtl_utils.scenes import load_nyuv2
+    from mtl_utils.foundations.data import TaskData
+    from mtl_utils.settings.scenes import load_nyuv2
 
     rng = np.random.default_rng(0)
     for i in range(2):

@@ -2,8 +2,8 @@
 import torch
 
 from mtl_utils import Recipe, TaskData, fit, seed_everything
-from mtl_utils.models import distance_penalty, SoftSharingNet
-from mtl_utils.tasks import digit_task, parity_task
+from mtl_utils.foundations.models import SoftSharingNet, distance_penalty
+from mtl_utils.foundations.tasks import digit_task, parity_task
 
 TASKS = [digit_task(), parity_task()]
 

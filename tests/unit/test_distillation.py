@@ -5,9 +5,15 @@ import torch
 import torch.nn.functional as F
 
 from mtl_utils import HardSharingNet, Recipe, TaskData, fit, seed_everything
-from mtl_utils.distill import distillation_objective, group_logits
-from mtl_utils.losses import distillation_loss, teacher_annealing
-from mtl_utils.tasks import digit_task, parity_task
+from mtl_utils.foundations.distill import (
+    distillation_objective,
+    group_logits,
+)
+from mtl_utils.foundations.losses import (
+    distillation_loss,
+    teacher_annealing,
+)
+from mtl_utils.foundations.tasks import digit_task, parity_task
 
 
 def _batch(seed=0, n=16, k=10):

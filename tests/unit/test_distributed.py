@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from mtl_utils import distributed as D
-from mtl_utils.data import TaskData, validation_split
-from mtl_utils.models import HardSharingNet
-from mtl_utils.tasks import digit_task, parity_task
+from mtl_utils.foundations.data import TaskData, validation_split
+from mtl_utils.foundations.models import HardSharingNet
+from mtl_utils.foundations.tasks import digit_task, parity_task
 
 TASKS = [digit_task(), parity_task()]
 OPTIONS = {"steps": 6, "global_batch": 32, "images": 640, "lr": 0.1, "seed": 0}

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from mtl_utils import merging
-from mtl_utils.models import LeNetTrunk
+from mtl_utils.architectures import merging
+from mtl_utils.foundations.models import LeNetTrunk
 
 
 def _state(*values):

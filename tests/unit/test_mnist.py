@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mtl_utils import mnist as M
+from mtl_utils.foundations import mnist as M
 
 
 def test_loaded_splits(mnist):

@@ -2,9 +2,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mtl_utils.moe import CGC, MMoE, OMoE, Experts, SharedBottom, shared_bottom_width
-from mtl_utils.tasks import Task, mse_loss, r2_score
-from mtl_utils.train import outputs_by_task
+from mtl_utils.architectures.moe import (
+    CGC,
+    Experts,
+    MMoE,
+    OMoE,
+    SharedBottom,
+    shared_bottom_width,
+)
+from mtl_utils.foundations.tasks import Task, mse_loss, r2_score
+from mtl_utils.foundations.train import outputs_by_task
 
 TASKS = ["task1", "task2"]
 

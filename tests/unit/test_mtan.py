@@ -1,11 +1,12 @@
-"""Tests for mtl_utils.mtan: output shapes, what each form shares, MTAN's attention, and training with fit."""
+"""Tests for mtl_utils.architectures.mtan: output shapes, what each form shares, MTAN's attention, and training with fit."""
 import pytest
 import torch
 
 import mtl_utils as mu
-from mtl_utils import dense, mtan
-from mtl_utils.data import TaskData
-from mtl_utils.scenes import make_scenes
+from mtl_utils.architectures import mtan
+from mtl_utils.foundations.data import TaskData
+from mtl_utils.settings import dense
+from mtl_utils.settings.scenes import make_scenes
 
 TASKS = dense.dense_tasks()
 
@@ -81,7 +82,7 @@ def test_fit_trains_a_dense_network():
     assert list(history.frame().index) == [1, 2]
     assert {"segmentation_train_pixel_acc", "depth_train_neg_abs_err", "normal_train_within_30"} <= set(
         history.frame().columns)
-    out = mu.train.predict(net, TASKS, data)
+    out = mu.foundations.train.predict(net, TASKS, data)
     assert out["normal"].shape == (16, 3, 8, 8)
     frame = history.frame()
     for task in TASKS:  # training lowers every task's loss: the last epoch's mean loss is below the first's

@@ -3,10 +3,14 @@ import torch
 import torch.nn.functional as F
 
 import mtl_utils as mu
-from mtl_utils.data import TaskData
-from mtl_utils.multilenet import MultiLeNet, MultiLeNetTrunk, multilenet_head
-from mtl_utils.multimnist import left_task, right_task
-from mtl_utils.tasks import Task
+from mtl_utils.architectures.multilenet import (
+    MultiLeNet,
+    MultiLeNetTrunk,
+    multilenet_head,
+)
+from mtl_utils.foundations.data import TaskData
+from mtl_utils.foundations.tasks import Task
+from mtl_utils.settings.multimnist import left_task, right_task
 
 TASKS = [left_task(), right_task()]
 
@@ -57,8 +61,8 @@ def test_head_width_follows_the_task():
 
 
 def test_fit_trains_it(mnist):
-    from mtl_utils.multimnist import make_composites
-    from mtl_utils.data import validation_split
+    from mtl_utils.foundations.data import validation_split
+    from mtl_utils.settings.multimnist import make_composites
     train, _ = validation_split(mnist.train)
     comp = make_composites(train.subset(slice(0, 512)))
     data = TaskData.from_split(comp, TASKS)

@@ -3,8 +3,8 @@ import pytest
 import torch
 from PIL import Image
 
-from mtl_utils import multimnist as mm
-from mtl_utils.data import TaskData
+from mtl_utils.foundations.data import TaskData
+from mtl_utils.settings import multimnist as mm
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ NOTEBOOKS = sorted((ROOT / "book").glob("[0-9][0-9]*_*.ipynb"))  # 01b_ is the s
 REPO_URL = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
 sys.path.insert(0, str(ROOT / "tools"))
 import first_cell  # noqa: E402
+
 TOC = (ROOT / "_toc.yml").read_text()
 
 

@@ -5,10 +5,14 @@ import pytest
 import torch
 
 import mtl_utils as mu
-from mtl_utils import weighting
-from mtl_utils.cache import train_or_load
-from mtl_utils.data import TaskData
-from mtl_utils.parallel import default_processes, fit_seeds, side_by_side
+from mtl_utils.foundations.cache import train_or_load
+from mtl_utils.foundations.data import TaskData
+from mtl_utils.foundations.parallel import (
+    default_processes,
+    fit_seeds,
+    side_by_side,
+)
+from mtl_utils.optimization import weighting
 
 RECIPE = mu.Recipe(epochs=1, batch_size=32)
 TASKS = [mu.digit_task(), mu.parity_task()]

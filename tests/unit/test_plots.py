@@ -6,8 +6,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from mtl_utils import plots  # noqa: E402
-from mtl_utils.train import History  # noqa: E402
+from mtl_utils.foundations import plots  # noqa: E402
+from mtl_utils.foundations.train import History  # noqa: E402
 
 
 def test_learning_curves_one_line_per_run():

@@ -1,11 +1,11 @@
-"""mtl_utils.results: a chapter's saved results load back, and missing or stale ones fail loudly."""
+"""mtl_utils.evidence.results: a chapter's saved results load back, and missing or stale ones fail loudly."""
 import json
 import subprocess
 import sys
 
 import pytest
 
-from mtl_utils import results
+from mtl_utils.evidence import results
 
 
 @pytest.fixture
@@ -51,9 +51,9 @@ def test_other_mtl_utils_source_or_seeds_are_stale(book):
     with pytest.raises(results.StaleResultsError, match="MTL_SEED_OFFSET"):
         results.load("07_demo", seeds=[100, 101, 102])
     record = json.loads(path.read_text())
-    record["mtl_utils_modules"]["train.py"] = "0" * 16  # train.py was edited since
+    record["mtl_utils_modules"]["foundations/train.py"] = "0" * 16  # train.py was edited since
     path.write_text(json.dumps(record))
-    with pytest.raises(results.StaleResultsError, match=r"other mtl_utils code \(train.py changed or removed"):
+    with pytest.raises(results.StaleResultsError, match=r"other mtl_utils code \(foundations/train.py changed or removed"):
         results.load("07_demo")
     del record["mtl_utils_modules"]  # a file from before the modules were recorded
     path.write_text(json.dumps(record))
@@ -62,15 +62,15 @@ def test_other_mtl_utils_source_or_seeds_are_stale(book):
 
 
 def test_only_the_imported_modules_are_recorded_and_others_may_change(book, monkeypatch):
-    fresh = subprocess.run([sys.executable, "-c", "from mtl_utils import results; print(*results.loaded_module_hashes())"],
+    fresh = subprocess.run([sys.executable, "-c", "from mtl_utils.evidence import results; print(*results.loaded_module_hashes())"],
                            capture_output=True, text=True, check=True).stdout.split()
-    assert {"results.py", "cache.py", "__init__.py"} <= set(fresh)  # what importing the module imports
-    assert "distributed.py" not in fresh and "torchjd_weighting.py" not in fresh  # never imported in that process
+    assert {"evidence/results.py", "foundations/cache.py", "__init__.py"} <= set(fresh)  # what importing the module imports
+    assert "distributed.py" not in fresh and "optimization/torchjd_weighting.py" not in fresh  # never imported in that process
     path = results.save("07_demo", {"a": 1}, config={}, seeds=[0])
     assert set(json.loads(path.read_text())["mtl_utils_modules"]) == set(results.loaded_module_hashes())
     now = results.module_hashes()
     # A chapter that imported only results.py and cache.py (other tests of this session import everything else):
-    monkeypatch.setattr(results, "loaded_module_hashes", lambda: {n: now[n] for n in ("cache.py", "results.py")})
+    monkeypatch.setattr(results, "loaded_module_hashes", lambda: {n: now[n] for n in ("foundations/cache.py", "evidence/results.py")})
     path = results.save("07_demo", {"a": 1}, config={}, seeds=[0])
     monkeypatch.setattr(results, "module_hashes", lambda: {**now, "distributed.py": "0" * 16, "newer.py": "1" * 16})
     assert results.load("07_demo")["results"] == {"a": 1}  # a module it never imported changed, one was added

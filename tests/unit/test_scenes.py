@@ -1,10 +1,16 @@
-"""Tests for mtl_utils.scenes: the ray caster's geometry, the generator's determinism and the NYUv2 loader."""
+"""Tests for mtl_utils.settings.scenes: the ray caster's geometry, the generator's determinism and the NYUv2 loader."""
 import numpy as np
 import pytest
 import torch
 
-from mtl_utils import scenes
-from mtl_utils.scenes import CLASSES, Scenes, load_nyuv2, make_scenes, render
+from mtl_utils.settings import scenes
+from mtl_utils.settings.scenes import (
+    CLASSES,
+    Scenes,
+    load_nyuv2,
+    make_scenes,
+    render,
+)
 
 
 def _centre_ray_depth_of_sphere(z: float, r: float) -> float:

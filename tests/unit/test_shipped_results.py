@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from mtl_utils import shipped_results
-from mtl_utils.cache import module_hashes
-from mtl_utils.results import StaleResultsError
+from mtl_utils.evidence import shipped_results
+from mtl_utils.evidence.results import StaleResultsError
+from mtl_utils.foundations.cache import module_hashes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 import ship_results  # noqa: E402
@@ -26,7 +26,7 @@ def colab(tmp_path, monkeypatch):
     shipped = tmp_path / "shipped.json"
     monkeypatch.setattr(shipped_results, "shipped_path", lambda chapter: shipped)
     record = {"chapter": "07_x", "results": {"a": 1}, "seeds": [0, 1], "torch": torch.__version__.split("+")[0],
-              "mtl_utils_modules": {"train.py": module_hashes()["train.py"]}}
+              "mtl_utils_modules": {"foundations/train.py": module_hashes()["foundations/train.py"]}}
     shipped.write_text(json.dumps(record))
     return shipped, record
 
@@ -46,8 +46,8 @@ def test_other_code_or_other_seeds_are_refused(colab):
     shipped, record = colab
     with pytest.raises(StaleResultsError, match=r"used seeds \[0, 1\], not \[5, 6\]"):
         shipped_results.load("07_x", seeds=[5, 6])
-    shipped.write_text(json.dumps({**record, "mtl_utils_modules": {"train.py": "0" * 16}}))
-    with pytest.raises(StaleResultsError, match=r"other mtl_utils code \(train.py differ"):
+    shipped.write_text(json.dumps({**record, "mtl_utils_modules": {"foundations/train.py": "0" * 16}}))
+    with pytest.raises(StaleResultsError, match=r"other mtl_utils code \(foundations/train.py differ"):
         shipped_results.load("07_x")
 
 

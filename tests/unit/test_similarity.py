@@ -3,7 +3,12 @@ import math
 import pytest
 import torch
 
-from mtl_utils.similarity import entropy_bits, linear_cka, mutual_information_bits, quantile_bins
+from mtl_utils.relatedness.similarity import (
+    entropy_bits,
+    linear_cka,
+    mutual_information_bits,
+    quantile_bins,
+)
 
 
 def test_entropy_and_mutual_information_known_values():

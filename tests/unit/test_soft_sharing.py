@@ -2,8 +2,12 @@ import pytest
 import torch
 
 from mtl_utils import Recipe, SingleTaskNet, TaskData, fit, seed_everything
-from mtl_utils.models import CrossStitchNet, SoftSharingNet, distance_penalty
-from mtl_utils.tasks import digit_task, parity_task
+from mtl_utils.foundations.models import (
+    CrossStitchNet,
+    SoftSharingNet,
+    distance_penalty,
+)
+from mtl_utils.foundations.tasks import digit_task, parity_task
 
 TASKS = [digit_task(), parity_task()]
 

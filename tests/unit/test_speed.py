@@ -4,9 +4,9 @@ import torch
 import torch.nn.functional as F
 
 from mtl_utils import HardSharingNet, LeNetTrunk, Recipe, TaskData, fit
-from mtl_utils.models import MaxPool2x2
-from mtl_utils.tasks import digit_task, parity_task
-from mtl_utils.train import cpu_threads
+from mtl_utils.foundations.models import MaxPool2x2
+from mtl_utils.foundations.tasks import digit_task, parity_task
+from mtl_utils.foundations.train import cpu_threads
 
 TASKS = [digit_task(), parity_task()]
 

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from mtl_utils import stats
-from mtl_utils.data import VALIDATION_SIZE, validation_split
+from mtl_utils.evidence import stats
+from mtl_utils.foundations.data import VALIDATION_SIZE, validation_split
 
 
 def test_seeds_and_offset(monkeypatch):

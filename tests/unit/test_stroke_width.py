@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from mtl_utils import TaskData
-from mtl_utils.data import Split, stroke_width
-from mtl_utils.tasks import stroke_task
+from mtl_utils.foundations.data import Split, stroke_width
+from mtl_utils.foundations.tasks import stroke_task
 
 
 def bars(widths, length=20):

@@ -1,7 +1,12 @@
 import pytest
 import torch
 
-from mtl_utils.synthetic import DEFAULTS, label_correlation, make_tasks, task_weights
+from mtl_utils.settings.synthetic import (
+    DEFAULTS,
+    label_correlation,
+    make_tasks,
+    task_weights,
+)
 
 
 @pytest.mark.parametrize("p", [1.0, 0.9, 0.5, 0.0, -0.3, -1.0])

@@ -2,10 +2,20 @@ import pytest
 import torch
 from torch import nn
 
-from mtl_utils import cost
-from mtl_utils.data import digit
-from mtl_utils.models import HardSharingNet, LeNetTrunk, SingleTaskNet
-from mtl_utils.tasks import Task, check_tasks, digit_task, ink_task, parity_task
+from mtl_utils.foundations import cost
+from mtl_utils.foundations.data import digit
+from mtl_utils.foundations.models import (
+    HardSharingNet,
+    LeNetTrunk,
+    SingleTaskNet,
+)
+from mtl_utils.foundations.tasks import (
+    Task,
+    check_tasks,
+    digit_task,
+    ink_task,
+    parity_task,
+)
 
 
 @pytest.mark.parametrize("kwargs, message", [

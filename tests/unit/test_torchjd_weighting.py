@@ -1,4 +1,4 @@
-"""mtl_utils.torchjd_weighting: TorchJD's methods through fit, and the book's own MGDA, PCGrad and CAGrad checked
+"""mtl_utils.optimization.torchjd_weighting: TorchJD's methods through fit, and the book's own MGDA, PCGrad and CAGrad checked
 against TorchJD's on random Jacobians."""
 import pytest
 import torch
@@ -6,8 +6,12 @@ import torchjd.aggregation as jd
 from torch.testing import assert_close
 
 import mtl_utils as mu
-from mtl_utils.torchjd_weighting import METHODS, TorchJD, gramian_root
-from mtl_utils.weighting import (
+from mtl_utils.optimization.torchjd_weighting import (
+    METHODS,
+    TorchJD,
+    gramian_root,
+)
+from mtl_utils.optimization.weighting import (
     MGDA,
     StepContext,
     cagrad_weights,

@@ -3,10 +3,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mtl_utils import ARTICLE_RECIPE, HardSharingNet, Recipe, TaskData, evaluate, fit, seed_everything
-from mtl_utils.losses import check_weights
-from mtl_utils.train import cpu_threads
-from mtl_utils.tasks import digit_task, parity_task
+from mtl_utils import (
+    ARTICLE_RECIPE,
+    HardSharingNet,
+    Recipe,
+    TaskData,
+    evaluate,
+    fit,
+    seed_everything,
+)
+from mtl_utils.foundations.losses import check_weights
+from mtl_utils.foundations.tasks import digit_task, parity_task
+from mtl_utils.foundations.train import cpu_threads
 
 TASKS = [digit_task(), parity_task()]
 QUICK = Recipe(epochs=1, batch_size=64)

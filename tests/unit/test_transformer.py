@@ -3,10 +3,19 @@ import pytest
 import torch
 from torch import nn
 
-from mtl_utils import fit, Recipe, TaskData
-from mtl_utils.tasks import Task
-from mtl_utils.transformer import (BranchedViT, ClsTokenViT, ConcatQueryViT, MeanPoolViT, SeparateViTs, TaskTokenViT,
-                                   TinyViT, attention_flops, query_mask)
+from mtl_utils import Recipe, TaskData, fit
+from mtl_utils.architectures.transformer import (
+    BranchedViT,
+    ClsTokenViT,
+    ConcatQueryViT,
+    MeanPoolViT,
+    SeparateViTs,
+    TaskTokenViT,
+    TinyViT,
+    attention_flops,
+    query_mask,
+)
+from mtl_utils.foundations.tasks import Task
 
 TASKS = [Task("left", 10, lambda s: s.labels), Task("right", 3, lambda s: s.labels % 3)]
 VARIANTS = [SeparateViTs, ClsTokenViT, ConcatQueryViT, MeanPoolViT, TaskTokenViT, BranchedViT]

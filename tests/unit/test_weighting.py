@@ -3,12 +3,27 @@ import torch
 from torch import nn
 
 from mtl_utils import HardSharingNet, Recipe, TaskData, fit, seed_everything
-from mtl_utils.data import normalize
-from mtl_utils.models import SoftSharingNet
-from mtl_utils.tasks import digit_task, parity_task, stroke_task
-from mtl_utils.weighting import (CAGrad, DWA, FAMO, GradientMagnitude, GradNorm, MGDA, PCGrad, Static, StepContext,
-                                 Uncertainty, Weighting,
-                                 cagrad_weights, min_norm_weights, pcgrad_weights, task_gradients, task_gramian)
+from mtl_utils.foundations.data import normalize
+from mtl_utils.foundations.models import SoftSharingNet
+from mtl_utils.foundations.tasks import digit_task, parity_task, stroke_task
+from mtl_utils.optimization.weighting import (
+    DWA,
+    FAMO,
+    MGDA,
+    CAGrad,
+    GradientMagnitude,
+    GradNorm,
+    PCGrad,
+    Static,
+    StepContext,
+    Uncertainty,
+    Weighting,
+    cagrad_weights,
+    min_norm_weights,
+    pcgrad_weights,
+    task_gradients,
+    task_gramian,
+)
 
 TASKS = [digit_task(), parity_task(), stroke_task()]
 ONE_STEP = Recipe(epochs=1, batch_size=16)
@@ -232,7 +247,7 @@ def test_bad_inputs_are_refused(tiny):
         fit(net, TASKS, tiny, weights={t.name: 1.0 for t in TASKS}, weighting=Uncertainty(TASKS), progress=False)
     with pytest.raises(ValueError, match="built for tasks \\['parity', 'digit', 'stroke'\\]"):
         fit(net, TASKS, tiny, weighting=Uncertainty(["parity", "digit", "stroke"]), progress=False)
-    with pytest.raises(ValueError, match="must be a mtl_utils.weighting.Weighting"):
+    with pytest.raises(ValueError, match="must be a mtl_utils.optimization.weighting.Weighting"):
         fit(net, TASKS, tiny, weighting=lambda losses, ctx: losses.sum(), progress=False)
     soft = SoftSharingNet(TASKS)
     with pytest.raises(ValueError, match="needs the shared parameters: give SoftSharingNet a `trunk`"):

@@ -1,6 +1,6 @@
 """A fair benchmark of multi-task optimizers across the book's settings: ``python -m mtl_utils.benchmark``.
 
-Every method runs on every setting (``mtl_utils.benchmark_settings``) under one protocol, written once in ``run``:
+Every method runs on every setting (``mtl_utils.benchmark.settings``) under one protocol, written once in ``run``:
 
 1. **Equal tuning compute.** Each method gets the same configurations' worth of training steps: ``len(lrs)``
    configurations × ``tune_seeds`` seeds × the setting's steps. For most methods a configuration is a peak learning
@@ -14,7 +14,7 @@ Every method runs on every setting (``mtl_utils.benchmark_settings``) under one 
 
 The result is a tidy table, one row per run: the setting, the method, the configuration, the seed, the phase
 (``tuning`` or ``final``), the per-task metrics (``val:<task>``, ``test:<task>``), Δm% (``val Δm%``; ``Δm%`` on
-test), the training steps and seconds. Runs are kept in ``<out>/models`` (``mtl_utils.cache.train_or_load``), so
+test), the training steps and seconds. Runs are kept in ``<out>/models`` (``mtl_utils.foundations.cache.train_or_load``), so
 ``--resume`` continues an interrupted benchmark from what had finished, with the same results.
 """
 from __future__ import annotations
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -33,20 +32,20 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import weighting as W
-from .benchmark_settings import SETTINGS, Loaded, Setting, Towers
-from .cache import source_hash, train_or_load
-from .mnist import write_atomic
-from .parallel import side_by_side
-from .stats import delta_m
-from .tasks import Task
-from .torchjd_weighting import TorchJD
-from .train import Recipe, fit, seed_everything
+from ..evidence.stats import delta_m
+from ..foundations.cache import source_hash, train_or_load
+from ..foundations.mnist import write_atomic
+from ..foundations.parallel import side_by_side
+from ..foundations.tasks import Task
+from ..foundations.train import Recipe, fit, seed_everything
+from ..optimization import weighting as W
+from ..optimization.torchjd_weighting import TorchJD
+from .settings import SETTINGS, Loaded, Setting, Towers
 
 __all__ = ["Method", "METHODS", "Protocol", "PROTOCOLS", "Config", "configurations", "SINGLE", "run", "main"]
 
 SINGLE = "single-task"
-NASH_EVERY = 5  # Nash-MTL solves its bargaining problem every 5th step (TorchJD's update_weights_every)
+NASH_EVERY = 5  # Nash-MTL solves its bargaining problem every 5th step, with no task gradients in between
 
 
 @dataclass(frozen=True)
@@ -59,18 +58,6 @@ class Method:
     static: bool = False
 
 
-def _famo(tasks: Sequence[Task], seed: int, steps: int) -> W.Weighting:
-    if not hasattr(W, "FAMO"):
-        raise ValueError("FAMO needs mtl_utils.weighting.FAMO, which this version of mtl_utils does not have")
-    return W.FAMO(tasks)
-
-
-def _nash(tasks: Sequence[Task], seed: int, steps: int) -> W.Weighting:
-    method = TorchJD(tasks, "Nash-MTL", heads="own")
-    method.jd_weighting.update_weights_every = NASH_EVERY
-    return method
-
-
 #: The methods, in the order of the tables. Gradient methods give each head its own gradient (``heads="own"``).
 METHODS: dict[str, Method] = {
     "equal": Method(lambda tasks, seed, steps: None, "equal weights: the plain sum of the losses"),
@@ -81,12 +68,13 @@ METHODS: dict[str, Method] = {
                   "Liu et al. 2019, a period of a tenth of the steps"),
     "GradNorm": Method(lambda tasks, seed, steps: W.GradNorm(tasks), "Chen et al. 2018, alpha = 1.5"),
     "RLW": Method(lambda tasks, seed, steps: TorchJD(tasks, "RLW"), "random loss weighting, Lin et al. 2022"),
-    "FAMO": Method(_famo, "Liu et al. 2023"),
+    "FAMO": Method(lambda tasks, seed, steps: W.FAMO(tasks), "Liu et al. 2023"),
     "PCGrad": Method(lambda tasks, seed, steps: W.PCGrad(tasks, seed=seed, heads="own"), "Yu et al. 2020"),
     "MGDA-UB": Method(lambda tasks, seed, steps: W.MGDA(tasks, heads="own"), "Sener and Koltun 2018"),
     "CAGrad": Method(lambda tasks, seed, steps: W.CAGrad(tasks, heads="own"), "Liu et al. 2021, c = 0.4"),
     "IMTL-G": Method(lambda tasks, seed, steps: TorchJD(tasks, "IMTL-G", heads="own"), "Liu et al. 2021"),
-    "Nash-MTL": Method(_nash, f"Navon et al. 2022, weights solved every {NASH_EVERY} steps"),
+    "Nash-MTL": Method(lambda tasks, seed, steps: TorchJD(tasks, "Nash-MTL", heads="own", every=NASH_EVERY),
+                       f"Navon et al. 2022, weights solved every {NASH_EVERY} steps"),
     "UPGrad": Method(lambda tasks, seed, steps: TorchJD(tasks, "UPGrad", heads="own"), "Quinton and Rey 2024"),
     "Aligned-MTL": Method(lambda tasks, seed, steps: TorchJD(tasks, "Aligned-MTL", heads="own"),
                           "Senushkin et al. 2023"),
@@ -196,7 +184,7 @@ def run(settings: Sequence[str] | None = None, methods: Sequence[str] | None = N
 
     ``settings`` and ``methods`` default to all but the test setting ``tiny``; ``seeds`` to ``mode``'s number of
     seeds from 0. ``out`` keeps every trained run in ``<out>/models``; an ``out`` that already holds runs needs
-    ``resume=True``, which reuses them. ``processes`` is passed to ``mtl_utils.parallel.side_by_side``.
+    ``resume=True``, which reuses them. ``processes`` is passed to ``mtl_utils.foundations.parallel.side_by_side``.
     """
     protocol = PROTOCOLS.get(mode, Protocol())
     settings = list(settings or [s for s in SETTINGS if s != "tiny"])
@@ -377,6 +365,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(runs)} rows written to {Path(args.out) / 'runs.csv'}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

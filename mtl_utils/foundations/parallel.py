@@ -30,11 +30,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..optimization.weighting import Weighting
 from .cache import train_or_load
 from .data import TaskData
 from .tasks import Task
 from .train import History, fit, seed_everything
-from .weighting import Weighting
 
 T = TypeVar("T")
 R = TypeVar("R")

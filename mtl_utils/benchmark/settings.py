@@ -26,15 +26,17 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from . import data, dense, mtan
-from .data import TaskData, stratified_subset, validation_split
-from .mnist import load_mnist
-from .moe import MMoE
-from .multimnist import left_task, load_multimnist, right_task
-from .scenes import make_scenes
-from .synthetic import make_tasks
-from .tasks import Task, accuracy, mse_loss, r2_score
-from .train import predict
+from ..architectures import mtan
+from ..architectures.moe import MMoE
+from ..foundations import data
+from ..foundations.data import TaskData, stratified_subset, validation_split
+from ..foundations.mnist import load_mnist
+from ..foundations.tasks import Task, accuracy, mse_loss, r2_score
+from ..foundations.train import predict
+from ..settings import dense
+from ..settings.multimnist import left_task, load_multimnist, right_task
+from ..settings.scenes import make_scenes
+from ..settings.synthetic import make_tasks
 
 __all__ = ["Size", "Loaded", "Setting", "VectorData", "Towers", "SETTINGS"]
 

@@ -5,7 +5,7 @@ cannot be downloaded here and it needs a GPU. ``make_scenes`` builds the same ta
 camera at the origin looks along +z at a floor (``y = -1``), a back wall and a few spheres, boxes and cylinders
 standing on the floor. Ray casting in NumPy gives, per pixel, the class of the surface hit, its depth (the z of the hit
 point) and its unit normal. The input image is what a camera would see: Lambertian shading under a random light, a
-per-class albedo with a texture, and pixel noise, stored as grayscale ``uint8`` so that ``mtl_utils.data.TaskData``
+per-class albedo with a texture, and pixel noise, stored as grayscale ``uint8`` so that ``mtl_utils.foundations.data.TaskData``
 carries it unchanged. Scenes are drawn from a seed, so the same seed gives the same scenes, and are cached on disk.
 
 ``load_nyuv2`` reads the preprocessed NYUv2 (``<root>/<split>/{image,label,depth,normal}/<i>.npy``) into the same
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .mnist import write_atomic
+from ..foundations.mnist import write_atomic
 
 __all__ = ["CLASSES", "Scenes", "render", "make_scenes", "scene_cache_dir", "load_nyuv2"]
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .data import Split, validation_split
-from .mnist import MNIST, load_mnist
-from .tasks import Task
+from ..foundations.data import Split, validation_split
+from ..foundations.mnist import MNIST, load_mnist
+from ..foundations.tasks import Task
 
 __all__ = ["CANVAS", "OFFSET", "Composite", "compose", "make_composites", "load_multimnist", "left_task",
            "right_task"]

@@ -6,7 +6,7 @@ copied from ``book/results/`` by ``tools/ship_results.py``; a unit test checks t
 committed files, which the test suite checks are fresh).
 
 ``load`` reads a chapter's results from the working folder whenever its results file or its notebook is there,
-through ``mtl_utils.results.load`` and all of its checks. Otherwise it reads the shipped copy, with the checks that
+through ``mtl_utils.evidence.results.load`` and all of its checks. Otherwise it reads the shipped copy, with the checks that
 can still be made: every ``mtl_utils`` module the chapter had imported must be unchanged in the installed package
 (the package and its data come from one commit, so an edited copy of the package is caught), and the seeds must
 match. The chapter's code and torch version were checked when the copy was committed; a runtime with another torch
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
+from ..foundations.cache import module_hashes
 from . import results
-from .cache import module_hashes
 
 __all__ = ["load", "shipped_path"]
 

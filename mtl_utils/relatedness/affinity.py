@@ -19,9 +19,9 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from .tasks import Task, check_tasks
-from . import weighting
-from .train import outputs_by_task
+from ..foundations.tasks import Task, check_tasks
+from ..foundations.train import outputs_by_task
+from ..optimization import weighting
 
 __all__ = ["shared_parameters", "task_losses", "task_gradients", "gradient_cosine", "optimizer_update",
            "lookahead_affinity", "best_split", "spearman"]

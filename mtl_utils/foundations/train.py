@@ -1,7 +1,7 @@
 """Training and evaluation for any network whose outputs map to tasks.
 
 ``fit`` minimizes the article's objective, Σ_t α_t L_t, and records a per-epoch history. With ``weighting=`` (see
-``mtl_utils.weighting``) the weights come from a method instead, step by step. A model may return a dict
+``mtl_utils.optimization.weighting``) the weights come from a method instead, step by step. A model may return a dict
 ``{task_name: output}``, a tuple in task order (like the article's own two-headed net), or a single tensor when there
 is one task. An output is ``[batch, num_outputs]``, or ``[batch, num_outputs, H, W]`` for a dense (per-pixel) task.
 """
@@ -12,8 +12,8 @@ import os
 import random
 import time
 from collections import defaultdict
-from contextlib import contextmanager
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -21,10 +21,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..optimization.weighting import StepContext, Weighting, task_gramian
 from .data import TaskData
 from .losses import check_weights, weighted_sum
 from .tasks import Task, check_tasks
-from .weighting import StepContext, Weighting, task_gramian
 
 
 @dataclass(frozen=True)
@@ -219,7 +219,7 @@ def fit(
     before building the model. The progress bar is shown unless ``progress=False`` or ``MTL_PROGRESS=0``. On the
     CPU, training uses ``MTL_THREADS`` threads (default 1, see ``cpu_threads``).
 
-    ``weighting`` (a ``mtl_utils.weighting.Weighting``) replaces the fixed ``weights``: at every step it turns the
+    ``weighting`` (a ``mtl_utils.optimization.weighting.Weighting``) replaces the fixed ``weights``: at every step it turns the
     vector of task losses into the objective (see that module for the methods and how heads are treated). Its
     parameters (learned weights) are optimized with the model's. With ``weighting.heads == "own"`` the shared
     parameters get the combined update and the other parameters (the heads) get ``Σ_t ∇L_t``; a weighting that
@@ -236,7 +236,7 @@ def fit(
         if weights is not None:
             raise ValueError("pass either weights= (fixed weights) or weighting= (a method), not both")
         if not isinstance(weighting, Weighting):
-            raise ValueError(f"weighting must be a mtl_utils.weighting.Weighting, got {type(weighting).__name__}")
+            raise ValueError(f"weighting must be a mtl_utils.optimization.weighting.Weighting, got {type(weighting).__name__}")
         if list(weighting.task_names) != names:
             raise ValueError(f"the weighting was built for tasks {weighting.task_names} but fit trains {names}; "
                              "give it the same tasks in the same order")

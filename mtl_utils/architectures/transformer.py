@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .tasks import Task, check_tasks
+from ..foundations.tasks import Task, check_tasks
 
 __all__ = ["TinyViT", "SeparateViTs", "ClsTokenViT", "ConcatQueryViT", "MeanPoolViT", "TaskTokenViT", "BranchedViT",
            "query_mask", "attention_flops"]
@@ -253,7 +253,7 @@ def attention_flops(model: nn.Module, input_shape: tuple[int, ...] = (1, 28, 28)
     ``torch.utils.flop_counter``; the softmax and the scaling are not counted.
 
     The dense products are counted, masked entries included, because that is what PyTorch computes. Add the result
-    to ``mtl_utils.cost.flops_per_image``, whose counter sees the linear maps but, on the CPU, not these products.
+    to ``mtl_utils.foundations.cost.flops_per_image``, whose counter sees the linear maps but, on the CPU, not these products.
     """
     sizes: list[int] = []
 

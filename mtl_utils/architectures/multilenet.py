@@ -16,8 +16,8 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import nn
 
-from .models import HardSharingNet, MaxPool2x2
-from .tasks import Task, check_tasks
+from ..foundations.models import HardSharingNet, MaxPool2x2
+from ..foundations.tasks import Task, check_tasks
 
 __all__ = ["MultiLeNetTrunk", "multilenet_head", "MultiLeNet"]
 

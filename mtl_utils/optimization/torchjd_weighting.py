@@ -1,10 +1,10 @@
 """The rest of the field's gradient methods, from TorchJD, as weightings that ``fit`` trains with.
 
-TorchJD (``torchjd`` on PyPI, MIT licence) implements many multi-task methods in the shape ``mtl_utils.weighting``
+TorchJD (``torchjd`` on PyPI, MIT licence) implements many multi-task methods in the shape ``mtl_utils.optimization.weighting``
 uses: the Gramian ``G = J Jᵀ`` of the task gradients in, one weight per task out. ``TorchJD`` wraps one of them as a
 ``Weighting``, so that ``fit(model, tasks, data, weighting=TorchJD(tasks, "UPGrad"))`` trains with it, and the book
 does not re-implement what a well-kept library already provides. The update on the shared parameters is
-``Σ_t w_t ∇L_t``, as for the book's own gradient methods (see ``mtl_utils.weighting`` for how heads are treated:
+``Σ_t w_t ∇L_t``, as for the book's own gradient methods (see ``mtl_utils.optimization.weighting`` for how heads are treated:
 ``heads="own"`` gives each head its own unweighted gradient, as TorchJD's ``mtl_backward`` does).
 
 Two of TorchJD's weightings read a matrix with one row per task rather than its Gramian: Nash-MTL and the random
@@ -58,7 +58,7 @@ class TorchJD(Weighting):
 
     ``gradients`` is where the task gradients are taken: ``"shared"`` (the shared trunk's parameters, as the methods'
     papers define them) or ``"representation"`` (the trunk's output, cheaper, as MGDA-UB does). RLW ignores it.
-    ``heads``: ``"weighted"`` or ``"own"`` (see ``mtl_utils.weighting``); RLW, a loss-only method, weights its heads.
+    ``heads``: ``"weighted"`` or ``"own"`` (see ``mtl_utils.optimization.weighting``); RLW, a loss-only method, weights its heads.
     ``every``: solve for new weights at every ``every``-th step only, and reuse the last ones in between, without
     computing the task gradients there (the ``update_weights_every`` option of Nash-MTL's authors' code, whose solve
     is the dearest of these methods); 1, the default, solves at every step.

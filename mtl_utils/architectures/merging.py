@@ -12,7 +12,7 @@ Each fine-tune t moves the shared weights from θ_pre to θ_t; the difference τ
 Weights are state dicts (``name → tensor``, e.g. ``net.trunk.state_dict()``); the heads stay outside the merge.
 Every function checks that its state dicts have the same keys and shapes and raises ``ValueError`` otherwise.
 Introduced in chapter 14; per-task low-rank adapters, the other way to serve many tasks from one trunk, are in
-``mtl_utils.adapters``.
+``mtl_utils.architectures.adapters``.
 """
 from __future__ import annotations
 

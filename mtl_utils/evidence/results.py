@@ -6,7 +6,7 @@ chapter had imported and a hash of the chapter's code cells. ``load`` refuses a 
 other ``mtl_utils`` code, by an edited chapter, or with other seeds) with an error that says which notebook to run, so
 the closing chapter can never show an old number silently. Editing a module the chapter never imported, or adding a
 new one, does not make its results stale: that code cannot have made them. (The chapters import what they use at the
-top; the worker processes of ``mtl_utils.parallel`` are forked from the chapter's process, with its modules.)
+top; the worker processes of ``mtl_utils.foundations.parallel`` are forked from the chapter's process, with its modules.)
 """
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from .cache import PACKAGE_DIR, module_hashes
-from .mnist import write_atomic
+from ..foundations.cache import PACKAGE_DIR, module_hashes
+from ..foundations.mnist import write_atomic
 
 
 class StaleResultsError(RuntimeError):

@@ -8,7 +8,7 @@ normals, and are left out of every loss and metric. Two differences: mIoU averag
 truth or the prediction (LibMTL's mean is over all classes and is NaN if one never occurs), and a pixel is unlabelled
 when all its channels are 0 (LibMTL tests that they *sum* to 0, which also drops the rare valid normals that do).
 
-Each task is a ``mtl_utils.tasks.Task``, so ``mtl_utils.train.fit`` trains dense networks as it trains the others.
+Each task is a ``mtl_utils.foundations.tasks.Task``, so ``mtl_utils.foundations.train.fit`` trains dense networks as it trains the others.
 Its ``metric`` (recorded by ``fit`` per epoch) is one of the task's metrics; ``scores`` computes all nine.
 """
 from __future__ import annotations
@@ -18,8 +18,8 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 
+from ..foundations.tasks import Task
 from .scenes import CLASSES, Scenes
-from .tasks import Task
 
 __all__ = ["segmentation_loss", "depth_loss", "normal_loss", "segmentation_metrics", "depth_metrics",
            "normal_metrics", "pixel_accuracy", "negative_abs_error", "within_30", "METRICS", "LOWER_IS_BETTER", "scores",
@@ -28,7 +28,7 @@ __all__ = ["segmentation_loss", "depth_loss", "normal_loss", "segmentation_metri
 #: The nine metrics (2 + 2 + 5), per task, in the order of the published tables.
 METRICS = {"segmentation": ("mIoU", "pixel acc"), "depth": ("abs err", "rel err"),
            "normal": ("mean angle", "median angle", "within 11.25", "within 22.5", "within 30")}
-#: The metrics where lower is better (the sign convention of ``mtl_utils.stats.delta_m``).
+#: The metrics where lower is better (the sign convention of ``mtl_utils.evidence.stats.delta_m``).
 LOWER_IS_BETTER = ("abs err", "rel err", "mean angle", "median angle")
 
 

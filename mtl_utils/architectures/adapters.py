@@ -4,7 +4,7 @@ Instead of fine-tuning all of a trunk's weights for a task, keep the pre-trained
 low-rank change: W + (α/r)·B A, with A of shape [r, fan_in] and B of shape [fan_out, r]. B starts at zero, so an
 adapted network starts as the pre-trained one. Each task stores only its A, B (and its head): r·(fan_in + fan_out)
 numbers per adapted layer. Here both ``nn.Linear`` and ``nn.Conv2d`` layers are adapted; a convolution's weight
-[out, in, kh, kw] is treated as a matrix [out, in·kh·kw]. Introduced in chapter 14, beside ``mtl_utils.merging``.
+[out, in, kh, kw] is treated as a matrix [out, in·kh·kw]. Introduced in chapter 14, beside ``mtl_utils.architectures.merging``.
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from .mnist import cache_dir, write_atomic
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # mtl_utils/, above this subpackage
 
 
 def model_cache_dir() -> Path:

@@ -13,7 +13,7 @@ forms differ only in what they share:
   (``lorenmt/mtan``): the mask is computed by two 1×1 convolutions from the stage's first feature map and the
   previous stage's attended features, which pass through a 3×3 convolution shared by the tasks.
 
-Each ``forward`` returns ``{task_name: [B, C_task, H, W]}`` so that ``mtl_utils.train.fit`` trains them all.
+Each ``forward`` returns ``{task_name: [B, C_task, H, W]}`` so that ``mtl_utils.foundations.train.fit`` trains them all.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .tasks import Task, check_tasks
+from ..foundations.tasks import Task, check_tasks
 
 __all__ = ["conv_block", "Stage", "Attention", "Head", "SingleTaskNets", "SplitDecoderNet", "SharedDecoderNet",
            "MTAN", "ARCHITECTURES"]
