@@ -45,7 +45,7 @@ from .settings import SETTINGS, Loaded, Setting, Towers
 __all__ = ["Method", "METHODS", "Protocol", "PROTOCOLS", "Config", "configurations", "SINGLE", "run", "main"]
 
 SINGLE = "single-task"
-NASH_EVERY = 5  # Nash-MTL solves its bargaining problem every 5th step, with no task gradients in between
+NASH_EVERY = 5  # Nash-MTL solves its bargaining problem every 5th step and rescales the last solution between
 
 
 @dataclass(frozen=True)

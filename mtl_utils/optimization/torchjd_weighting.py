@@ -59,9 +59,11 @@ class TorchJD(Weighting):
     ``gradients`` is where the task gradients are taken: ``"shared"`` (the shared trunk's parameters, as the methods'
     papers define them) or ``"representation"`` (the trunk's output, cheaper, as MGDA-UB does). RLW ignores it.
     ``heads``: ``"weighted"`` or ``"own"`` (see ``mtl_utils.optimization.weighting``); RLW, a loss-only method, weights its heads.
-    ``every``: solve for new weights at every ``every``-th step only, and reuse the last ones in between, without
-    computing the task gradients there (the ``update_weights_every`` option of Nash-MTL's authors' code, whose solve
-    is the dearest of these methods); 1, the default, solves at every step.
+    ``every`` (Nash-MTL only, whose solve is the dearest of these methods): solve the bargaining problem at every
+    ``every``-th step only; in between, reuse its last solution, scaled down where the update's norm on the shared
+    parameters would exceed ``max_norm`` (1), as the ``update_weights_every`` option of the authors' code does (it
+    clips the summed gradient). The scale needs the current task gradients, so they are still computed at every step:
+    the solve is saved, not the gradients. 1, the default, solves at every step.
     """
 
     def __init__(self, tasks: Sequence, method: str, gradients: str = "shared", heads: str = "weighted",
@@ -69,15 +71,18 @@ class TorchJD(Weighting):
         super().__init__(tasks)
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
             raise ValueError(f"every must be a positive integer (solve every `every` steps), got {every!r}")
-        self.every = every
-        self._last: Tensor | None = None
         if method not in METHODS:
             raise ValueError(f"unknown TorchJD method {method!r}; choose one of {sorted(METHODS)}")
+        if every != 1 and method != "Nash-MTL":
+            raise ValueError(f"every applies to Nash-MTL only (its update_weights_every), not to {method}")
+        self.every = every
         if gradients not in ("shared", "representation"):
             raise ValueError(f"gradients must be 'shared' or 'representation', got {gradients!r}")
         self.method = method
         build, self._reads_matrix = METHODS[method]
         self.jd_weighting = build(len(self.task_names))
+        if every != 1:
+            self.jd_weighting.update_weights_every = every
         self.gradients = None if method in _LOSS_ONLY else gradients
         if self.gradients is None and heads != "weighted":
             raise ValueError(f"{method} looks at losses only, so its heads are weighted; heads='own' needs a gradient "
@@ -89,9 +94,6 @@ class TorchJD(Weighting):
 
     def forward(self, losses: Tensor, ctx: StepContext) -> tuple[Tensor, Tensor]:
         self._check(losses, ctx)
-        if self._last is not None and ctx.step % self.every != 0:  # reuse: no gradients, no solve
-            w = self._last.to(losses.dtype)
-            return (w * losses).sum(), w
         if self.gradients is None:
             statistic = losses.detach().unsqueeze(1)  # RLW reads only the number of rows
         else:
@@ -100,6 +102,4 @@ class TorchJD(Weighting):
         with warnings.catch_warnings():  # cvxpy (Nash-MTL's solver) warns on every call that it cannot cache
             warnings.filterwarnings("ignore", message=".*not DPP.*")
             w = self.jd_weighting(statistic).detach().to(losses.dtype)
-        if self.every > 1:
-            self._last = w
         return (w * losses).sum(), w

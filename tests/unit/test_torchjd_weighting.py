@@ -148,23 +148,24 @@ def test_imtlg_weights_give_equal_projections_on_the_unit_task_gradients():
     assert (projections > 0).all()
 
 
-def test_every_reuses_the_last_weights_without_gradients_between_solves():
-    calls = []
-
-    def gramian(seed):
-        def compute():
-            calls.append(seed)
-            return random_gramian(3, seed=seed).float()
-        return compute
-
-    weighting = TorchJD(["a", "b", "c"], "UPGrad", every=3)
-    losses = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
-    weights = [weighting(losses, StepContext(step, 1, 10, gramian=gramian(step)))[1] for step in range(7)]
-    assert calls == [0, 3, 6]  # the Gramian is computed on the solving steps only
-    assert_close(weights[0], jd.UPGradWeighting()(random_gramian(3, seed=0).float()))
-    for reused, solved in [(1, 0), (2, 0), (4, 3), (5, 3)]:
-        assert_close(weights[reused], weights[solved])
-    assert not torch.equal(weights[3], weights[0])
+def test_every_solves_nash_mtl_every_nth_step_and_rescales_its_weights_in_between():
+    weighting = TorchJD(["a", "b", "c"], "Nash-MTL", every=3)
+    solver = weighting.jd_weighting
+    solves = []
+    solve = solver._solve_optimization
+    solver._solve_optimization = lambda gtg: solves.append(len(solves)) or solve(gtg)
+    losses = torch.tensor([1.0, 2.0, 3.0], dtype=torch.double, requires_grad=True)
+    for step in range(7):
+        gramian = 5 * random_gramian(3, seed=step).double()  # large enough that max_norm (1) binds
+        w = weighting(losses, StepContext(step, 1, 10, gramian=lambda g=gramian: g))[1]
+        if step % 3:  # reused: the last solution, scaled so that the update's norm is max_norm on this Gramian
+            alpha = torch.as_tensor(solver.prvs_alpha, dtype=torch.double)
+            norm = (alpha @ gramian @ alpha).sqrt()
+            assert_close(w, alpha * min(1.0, 1.0 / norm.item()))
+        assert_close((w @ gramian @ w).sqrt(), torch.tensor(1.0, dtype=torch.double))
+    assert len(solves) == 3  # steps 0, 3 and 6
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="every must be a positive integer"):
-            TorchJD(["a", "b"], "UPGrad", every=bad)
+            TorchJD(["a", "b"], "Nash-MTL", every=bad)
+    with pytest.raises(ValueError, match="Nash-MTL only"):
+        TorchJD(["a", "b"], "UPGrad", every=2)
