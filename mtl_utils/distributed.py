@@ -14,7 +14,6 @@ Run ``torchrun --nproc-per-node=2 -m mtl_utils.distributed --help``; ``launch`` 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
